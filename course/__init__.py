@@ -1,0 +1,1 @@
+"""Shared model library of the course."""

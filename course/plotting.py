@@ -1,0 +1,137 @@
+"""Matplotlib helpers for 2D samples, densities, vector fields and sampling trajectories.
+
+Every function returns what it drew on (an Axes, or an animation) and never calls
+`plt.show()`, so it works the same in notebooks, scripts and headless tests.
+"""
+
+from collections.abc import Callable
+from os import PathLike
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+from jaxtyping import Array, ArrayLike, Float
+from matplotlib.animation import Animation, FuncAnimation, PillowWriter
+from matplotlib.axes import Axes
+
+DEFAULT_FPS = 12.0
+
+
+def _new_axes() -> Axes:
+    _, ax = plt.subplots()
+    return ax
+
+
+def _grid(lim: float, resolution: int) -> tuple[np.ndarray, np.ndarray, Float[Array, "r2 2"]]:
+    """A `resolution x resolution` grid over `[-lim, lim]^2`, as meshes and as points."""
+    ticks = np.linspace(-lim, lim, resolution)
+    xx, yy = np.meshgrid(ticks, ticks)
+    points = jnp.asarray(np.stack([xx.ravel(), yy.ravel()], axis=-1), dtype=float)
+    return xx, yy, points
+
+
+def _evaluate_on_points(fn: Callable, points: Float[Array, "r2 2"]) -> np.ndarray:
+    """Apply a one-point function to every point (vmapped and jitted)."""
+    return np.asarray(jax.jit(jax.vmap(fn))(points))
+
+
+def scatter(
+    samples: Float[ArrayLike, "n 2"],
+    *,
+    ax: Axes | None = None,
+    title: str | None = None,
+    **kwargs,
+) -> Axes:
+    """Scatter plot of 2D samples with small points and equal aspect; `kwargs` go to
+    `Axes.scatter` (overriding the defaults `s=2`, `alpha=0.5`, `linewidths=0`)."""
+    ax = _new_axes() if ax is None else ax
+    samples = np.asarray(samples)
+    ax.scatter(samples[:, 0], samples[:, 1], **({"s": 2, "alpha": 0.5, "linewidths": 0} | kwargs))
+    ax.set_aspect("equal")
+    if title is not None:
+        ax.set_title(title)
+    return ax
+
+
+def plot_log_density(
+    log_prob_fn: Callable[[Float[Array, " 2"]], Float[Array, ""]],
+    *,
+    lim: float = 3.0,
+    resolution: int = 200,
+    ax: Axes | None = None,
+) -> Axes:
+    """Image of `log_prob_fn` (which takes one 2D point) over the square `[-lim, lim]^2`."""
+    ax = _new_axes() if ax is None else ax
+    _, _, points = _grid(lim, resolution)
+    values = _evaluate_on_points(log_prob_fn, points).reshape(resolution, resolution)
+    ax.imshow(values, origin="lower", extent=(-lim, lim, -lim, lim), cmap="viridis")
+    ax.set_aspect("equal")
+    return ax
+
+
+def plot_vector_field(
+    field_fn: Callable[[Float[Array, " 2"]], Float[Array, " 2"]],
+    *,
+    lim: float = 3.0,
+    resolution: int = 20,
+    ax: Axes | None = None,
+) -> Axes:
+    """Arrows of a vector field such as a score (`field_fn` takes one 2D point) on a
+    `resolution x resolution` grid over `[-lim, lim]^2`."""
+    ax = _new_axes() if ax is None else ax
+    xx, yy, points = _grid(lim, resolution)
+    vectors = _evaluate_on_points(field_fn, points).reshape(resolution, resolution, 2)
+    ax.quiver(xx, yy, vectors[..., 0], vectors[..., 1])
+    ax.set_aspect("equal")
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    return ax
+
+
+def animate_trajectory(
+    trajectory: Float[ArrayLike, "steps n 2"],
+    *,
+    lim: float = 3.0,
+    max_frames: int = 60,
+    interval: int = 80,
+) -> FuncAnimation:
+    """Animate point clouds over sampling steps, `interval` milliseconds per frame.
+
+    At most `max_frames` evenly spaced steps are shown, always including the first and
+    the last. The figure is closed so that notebooks do not also draw a still copy: show
+    the animation with `IPython.display.HTML(anim.to_jshtml())` or write it with `save_gif`.
+    """
+    trajectory = np.asarray(trajectory)
+    num_steps = trajectory.shape[0]
+    frames = np.unique(np.linspace(0, num_steps - 1, min(num_steps, max_frames)).round())
+    frames = frames.astype(int)
+    fig, ax = plt.subplots()
+    points = ax.scatter(trajectory[0, :, 0], trajectory[0, :, 1], s=2, alpha=0.5, linewidths=0)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+
+    def draw(step: int):
+        points.set_offsets(trajectory[step])
+        ax.set_title(f"step {step + 1} / {num_steps}")
+        return (points,)
+
+    animation = FuncAnimation(fig, draw, frames=frames, interval=interval)
+    plt.close(fig)
+    return animation
+
+
+def save_gif(animation: Animation, path: str | PathLike, *, fps: float | None = None) -> Path:
+    """Write `animation` to a GIF file with Pillow and return its path.
+
+    `fps` defaults to the animation's own frame rate (12.5 for `animate_trajectory`'s
+    default 80 ms interval).
+    """
+    if fps is None:
+        timer = animation.event_source
+        fps = 1000.0 / timer.interval if timer is not None else DEFAULT_FPS
+    path = Path(path)
+    animation.save(path, writer=PillowWriter(fps=fps))
+    return path

@@ -1,0 +1,106 @@
+"""A generic minibatch training loop for equinox models, fast on a laptop CPU.
+
+Set the environment variable `COURSE_QUICK=1` to cap training at a few steps, so that
+notebooks run top to bottom in seconds (in CI, say); results are then meaningless.
+"""
+
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, Float, PRNGKeyArray, PyTree, Shaped
+from tqdm.auto import tqdm
+
+QUICK_MODE_MAX_STEPS = 50
+
+Model = TypeVar("Model")
+
+
+def quick_mode() -> bool:
+    """Whether `COURSE_QUICK` is set to anything but `""` or `"0"`: shorten all training."""
+    return os.environ.get("COURSE_QUICK", "") not in ("", "0")
+
+
+@eqx.filter_jit
+def _train_chunk(
+    params: PyTree,
+    static: PyTree,
+    opt_state: optax.OptState,
+    data: PyTree[Shaped[Array, "n ..."]],
+    keys: PRNGKeyArray,
+    loss_fn: Callable[[Any, PyTree, PRNGKeyArray], Float[Array, ""]],
+    optimizer: optax.GradientTransformation,
+    batch_size: int,
+) -> tuple[PyTree, optax.OptState, Float[Array, " steps"]]:
+    """Run one optimisation step per key, inside `lax.scan`."""
+    num_examples = jax.tree.leaves(data)[0].shape[0]
+
+    def loss_of_params(params, batch, key):
+        return loss_fn(eqx.combine(params, static), batch, key)
+
+    def step(carry, key):
+        params, opt_state = carry
+        batch_key, loss_key = jax.random.split(key)
+        indices = jax.random.randint(batch_key, (batch_size,), 0, num_examples)
+        batch = jax.tree.map(lambda leaf: leaf[indices], data)
+        loss, grads = jax.value_and_grad(loss_of_params)(params, batch, loss_key)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = eqx.apply_updates(params, updates)
+        return (params, opt_state), loss
+
+    (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), keys)
+    return params, opt_state, losses
+
+
+def train(
+    loss_fn: Callable[[Model, PyTree, PRNGKeyArray], Float[Array, ""]],
+    model: Model,
+    data: PyTree[Shaped[Array, "n ..."]],
+    *,
+    key: PRNGKeyArray,
+    num_steps: int,
+    batch_size: int = 256,
+    learning_rate: float = 1e-3,
+    optimizer: optax.GradientTransformation | None = None,
+    steps_per_call: int = 100,
+    progress: bool = True,
+) -> tuple[Model, Float[Array, " num_steps"]]:
+    """Minimise `loss_fn(model, batch, key)` over minibatches of `data`; return the trained
+    model and the loss at every step.
+
+    Each step draws `batch_size` examples uniformly at random with replacement from `data`
+    (an array, or a pytree of arrays sharing their leading axis `n`) and a fresh key for the
+    loss. The default optimizer is Adam with a learning rate decaying from `learning_rate`
+    to zero along a cosine over `num_steps`; `learning_rate` is ignored when `optimizer` is
+    given. The inexact arrays of `model` are trained, everything else is kept fixed.
+
+    Steps run `steps_per_call` at a time inside one compiled `lax.scan`; a tqdm bar shows
+    the mean loss of the last call. In quick mode (`quick_mode()`), `num_steps` is capped at
+    `QUICK_MODE_MAX_STEPS` (50) so that notebooks finish in seconds.
+    """
+    if quick_mode():
+        num_steps = min(num_steps, QUICK_MODE_MAX_STEPS)
+    if num_steps < 1 or steps_per_call < 1:
+        raise ValueError("num_steps and steps_per_call must be positive.")
+    if optimizer is None:
+        optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, num_steps))
+
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    opt_state = optimizer.init(params)
+    step_keys = jax.random.split(key, num_steps)
+    losses = []
+    with tqdm(total=num_steps, disable=not progress, desc="training") as bar:
+        for start in range(0, num_steps, steps_per_call):
+            chunk_keys = step_keys[start : start + steps_per_call]
+            params, opt_state, chunk_losses = _train_chunk(
+                params, static, opt_state, data, chunk_keys, loss_fn, optimizer, batch_size
+            )
+            losses.append(chunk_losses)
+            bar.update(chunk_keys.shape[0])
+            if progress:
+                bar.set_postfix(loss=f"{float(jnp.mean(chunk_losses)):.4g}")
+    return eqx.combine(params, static), jnp.concatenate(losses)

@@ -1,0 +1,137 @@
+"""Checks on a student's answer, with messages a student understands.
+
+Every check raises `CheckFailed` (an `AssertionError`) whose message names the call,
+says what was expected, and shows "yours vs expected" at the first differing entries.
+This is the one place that talks to chex, so it can be swapped out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+MAX_SHOWN = 5
+
+
+class CheckFailed(AssertionError):
+    """A check on the student's answer failed; the message says what to fix."""
+
+
+def fail(message: str) -> None:
+    __tracebackhide__ = True
+    raise CheckFailed(message)
+
+
+def _describe(x: Any) -> str:
+    if hasattr(x, "shape") and hasattr(x, "dtype"):
+        return f"array of shape {tuple(x.shape)} and dtype {x.dtype}"
+    return type(x).__name__
+
+
+def _format_index(index: tuple[int, ...]) -> str:
+    return "[" + ", ".join(str(i) for i in index) + "]"
+
+
+def assert_close(got: Any, expected: Any, *, call: str, rtol: float = 1e-5, atol: float = 1e-6) -> None:
+    """`got` equals `expected` (arrays or pytrees of arrays) to tolerance, leaf by leaf."""
+    __tracebackhide__ = True
+    got_leaves, got_tree = jax.tree.flatten_with_path(got)
+    expected_leaves, expected_tree = jax.tree.flatten_with_path(expected)
+    if got_tree != expected_tree:
+        fail(f"{call} returned {_describe_tree(got)}, expected {_describe_tree(expected)}.")
+    for (path, g), (_, e) in zip(got_leaves, expected_leaves, strict=True):
+        where = call + jax.tree_util.keystr(path)
+        _assert_array_close(g, e, where=where, rtol=rtol, atol=atol)
+
+
+def _describe_tree(x: Any) -> str:
+    leaves, treedef = jax.tree.flatten(x)
+    if treedef.num_leaves == 1 and treedef.num_nodes == 1:
+        return _describe(leaves[0])
+    return f"{treedef} with leaves ({', '.join(_describe(leaf) for leaf in leaves)})"
+
+
+def _assert_array_close(got: Any, expected: Any, *, where: str, rtol: float, atol: float) -> None:
+    __tracebackhide__ = True
+    expected = np.asarray(expected)
+    if not hasattr(got, "shape"):
+        fail(f"{where} returned a {type(got).__name__}, expected an {_describe(expected)}.")
+    if tuple(got.shape) != expected.shape:
+        fail(f"{where} returned shape {tuple(got.shape)}, expected {expected.shape}.")
+    if jnp.dtype(got.dtype) != expected.dtype:
+        fail(f"{where} returned dtype {got.dtype}, expected {expected.dtype}.")
+    got = np.asarray(got)
+    if np.issubdtype(expected.dtype, np.inexact):
+        bad = ~np.isclose(got, expected, rtol=rtol, atol=atol, equal_nan=False)
+    else:
+        bad = got != expected
+    if not bad.any():
+        return
+    lines = [f"{where}: {int(bad.sum())} of {bad.size} entries differ from the reference."]
+    for index in list(zip(*np.nonzero(bad), strict=True))[:MAX_SHOWN]:
+        lines.append(f"  at {_format_index(index)}: yours {got[index]!r}, expected {expected[index]!r}")
+    if got.ndim == 0:
+        lines.append(f"  yours {got!r}, expected {expected!r}")
+    fail("\n".join(lines))
+
+
+def assert_shape(x: Any, shape: tuple[int | None, ...], *, call: str) -> None:
+    """`x` is an array of the given shape (`None` matches any size)."""
+    __tracebackhide__ = True
+    try:
+        chex.assert_shape(x, shape)
+    except AssertionError:
+        wanted = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+        fail(f"{call} returned {_describe(x)}, expected shape {wanted}.")
+
+
+def assert_finite(x: Any, *, call: str) -> None:
+    """No NaN or infinity anywhere in `x`."""
+    __tracebackhide__ = True
+    try:
+        chex.assert_tree_all_finite(x)
+    except AssertionError:
+        fail(f"{call} returned NaN or infinite values; look for a division by zero, "
+             "a log of 0 or a sqrt of a negative number.")
+
+
+def jitted(fn: Callable, *args: Any, call: str, static_argnums: tuple[int, ...] = ()) -> Any:
+    """`jax.jit(fn)(*args)`, failing with a hint when `fn` cannot be traced."""
+    __tracebackhide__ = True
+    try:
+        return jax.jit(fn, static_argnums=static_argnums)(*args)
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError,
+            jax.errors.TracerIntegerConversionError, jax.errors.TracerArrayConversionError) as error:
+        first_line = str(error).strip().splitlines()[0]
+        fail(f"{call} does not work under jax.jit: {first_line}\n"
+             "Hint: inside jit, values are tracers. Use jnp.where instead of Python `if` on "
+             "arrays, and jnp functions instead of float()/int()/np.*.")
+
+
+def assert_no_key_reuse(fn: Callable, *args: Any, call: str) -> Any:
+    """Run `fn(*args)` with JAX's key-reuse checker on; returns its result."""
+    __tracebackhide__ = True
+    try:
+        with jax.debug_key_reuse(True):
+            return fn(*args)
+    except jax.errors.KeyReuseError as error:
+        first_line = str(error).strip().splitlines()[0]
+        fail(f"{call} uses a PRNG key twice ({first_line}).\n"
+             "Hint: split a key with jax.random.split and use each new key exactly once.")
+
+
+def assert_different(a: Any, b: Any, *, call: str, why: str) -> None:
+    """`a` and `b` differ somewhere (e.g. results for two different keys)."""
+    __tracebackhide__ = True
+    if all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)):
+        fail(f"{call}: {why}")
+
+
+def assert_max_traces(fn: Callable, n: int) -> Callable:
+    """Wrap `fn` so that tracing it more than `n` times fails (chex's retrace counter)."""
+    return chex.assert_max_traces(fn, n=n)

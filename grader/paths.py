@@ -1,0 +1,38 @@
+"""Where things live in the course repository: tracks, scripts, tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = REPO_ROOT / "solutions"
+EXERCISES = REPO_ROOT / "exercises"
+HIDDEN_TESTS = Path(__file__).resolve().parent / "hidden"
+
+
+def tracks() -> list[str]:
+    """Names of the tracks that have reference solutions, in alphabetical order."""
+    return sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir() and any(p.glob("[0-9]*.py")))
+
+
+def solution_scripts(track: str) -> list[Path]:
+    """The reference scripts of a track, `NN_topic.py`, in course order."""
+    folder = SOLUTIONS / track
+    if not folder.is_dir():
+        known = ", ".join(tracks()) or "none"
+        raise FileNotFoundError(f"No track named {track!r} (known tracks: {known}).")
+    return sorted(folder.glob("[0-9]*.py"))
+
+
+def script_of_test(test_file: Path) -> tuple[str, str]:
+    """`(track, script stem)` checked by a test file named `test_<stem>.py` in a track folder."""
+    stem = test_file.stem.removeprefix("test_")
+    return test_file.parent.name, stem
+
+
+def relative(path: Path) -> str:
+    """A path as a student would type it: relative to the repository when inside it."""
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,73 @@
+"""Cells of a Jupytext percent script, read without importing Jupyter (fast, for tests).
+
+A cell starts at a line `# %%`; a solution cell carries its nbgrader metadata there:
+`# %% nbgrader={"grade_id": "forward_noise", "solution": true, ...}`.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_MARKER = re.compile(r"^# %%")
+_NBGRADER = re.compile(r"\bnbgrader=")
+
+
+@dataclass(frozen=True)
+class Cell:
+    first_line: int  # 1-based line of the cell's first line in the file
+    source: str
+    nbgrader: dict = field(default_factory=dict)
+
+    @property
+    def exercise(self) -> str | None:
+        """The nbgrader `grade_id` of a solution cell (an exercise), else None."""
+        return self.nbgrader.get("grade_id") if self.nbgrader.get("solution") else None
+
+
+def read_cells(text: str) -> list[Cell]:
+    """Split a percent script into cells (the part before the first marker is a cell too)."""
+    chunks: list[tuple[int, list[str]]] = [(1, [])]
+    for number, line in enumerate(text.splitlines(), start=1):
+        if _MARKER.match(line):
+            chunks.append((number, []))
+        chunks[-1][1].append(line)
+    return [Cell(first, "\n".join(lines), _nbgrader_metadata(lines[0] if lines else ""))
+            for first, lines in chunks]
+
+
+def _nbgrader_metadata(marker: str) -> dict:
+    found = _NBGRADER.search(marker) if _MARKER.match(marker) else None
+    if found is None:
+        return {}
+    value, _ = json.JSONDecoder().raw_decode(marker, found.end())
+    return value
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """A graded exercise: one solution cell, and the names it defines."""
+
+    name: str
+    names: tuple[str, ...]
+
+
+def exercises(script: Path) -> list[Exercise]:
+    """The exercises of a reference script, in order."""
+    cells = read_cells(script.read_text(encoding="utf-8"))
+    return [Exercise(c.exercise, tuple(defined_names(c.source))) for c in cells if c.exercise]
+
+
+def defined_names(source: str) -> list[str]:
+    """Top-level functions, classes and variables that a piece of code defines."""
+    names = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return names

@@ -1,0 +1,179 @@
+"""Pytest plugin: run the same tests against the exercises, the solutions or a submission.
+
+- `--target {exercises,solutions,PATH}` picks whose scripts the `submission` fixture loads.
+- Markers: `@pytest.mark.exercise("forward_noise")` names the exercise a test checks
+  (so `--exercise forward_noise` runs just that one); `@pytest.mark.points(n)` its worth.
+- Failures in students' code are reported in a few lines, not a long traceback.
+- `--grader-report FILE` writes every test's outcome as JSON (used by `grader status`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from grader import paths, submissions
+from grader.checks import CheckFailed
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("course", "course exercises")
+    group.addoption(
+        "--target", default="exercises",
+        help="whose code to test: exercises (default), solutions, or a folder laid out like exercises/",
+    )
+    group.addoption("--exercise", action="append", default=[],
+                    help="run only the tests of this exercise (repeatable)")
+    group.addoption("--grader-report", metavar="FILE", help="write the outcome of every test as JSON")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    use_compilation_cache()
+    config.addinivalue_line("markers", "exercise(name): the exercise (nbgrader grade_id) a test checks")
+    config.addinivalue_line("markers", "points(n): points the test is worth when grading")
+    if config.getoption("--grader-report"):
+        config.pluginmanager.register(Recorder(Path(config.getoption("--grader-report"))))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = set(config.getoption("--exercise"))
+    if not wanted:
+        return
+    selected = [item for item in items if exercise_of(item) in wanted]
+    config.hook.pytest_deselected(items=[item for item in items if item not in selected])
+    items[:] = selected
+
+
+def use_compilation_cache() -> None:
+    """Keep JAX's compiled programs on disk: re-running the tests after an edit is ~3x faster."""
+    import jax
+
+    if jax.config.jax_compilation_cache_dir is None:
+        jax.config.update("jax_compilation_cache_dir", str(paths.REPO_ROOT / ".grader" / "jax-cache"))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def exercise_of(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("exercise")
+    return marker.args[0] if marker else None
+
+
+def points_of(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("points")
+    return float(marker.args[0]) if marker else 0.0
+
+
+# --- fixtures -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def target_root(request: pytest.FixtureRequest) -> Path:
+    try:
+        return submissions.target_root(request.config.getoption("--target"))
+    except FileNotFoundError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+@pytest.fixture
+def submission(request: pytest.FixtureRequest, target_root: Path) -> submissions.Namespace:
+    """The target's script for this test file; other exercises are filled from the reference."""
+    track, stem = paths.script_of_test(request.path)
+    path = submissions.script_path(target_root, track, stem)
+    return submissions.submission(path, track, stem, exercise_of(request.node))
+
+
+@pytest.fixture
+def reference(request: pytest.FixtureRequest) -> submissions.Namespace:
+    """The reference solution of this test file's script."""
+    return submissions.reference(*paths.script_of_test(request.path))
+
+
+class KeyFactory:
+    """Fresh PRNG keys, deterministic per test so that grades are reproducible."""
+
+    def __init__(self, seed: int):
+        import jax
+
+        self._key = jax.random.key(seed)
+
+    def __call__(self):
+        import jax
+
+        self._key, new = jax.random.split(self._key)
+        return new
+
+
+@pytest.fixture
+def getkey(request: pytest.FixtureRequest) -> KeyFactory:
+    name = f"{request.path.parent.name}/{request.path.name}::{request.node.name}"
+    return KeyFactory(int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little"))
+
+
+# --- short failure reports --------------------------------------------------------------------
+
+
+def _in_submission(entry) -> bool:
+    return entry.frame.f_globals.get("__name__", "").startswith("submission_")
+
+
+def short_failure(excinfo: pytest.ExceptionInfo) -> str | None:
+    """A few lines that tell a student what went wrong, or None to keep pytest's report."""
+    if excinfo.errisinstance(CheckFailed):
+        return str(excinfo.value)
+    student_frames = [entry for entry in excinfo.traceback if _in_submission(entry)]
+    if not student_frames:
+        return None
+    last = student_frames[-1]
+    location = f"{paths.relative(Path(str(last.path)))}:{last.lineno + 1}"
+    if excinfo.errisinstance(NotImplementedError):
+        return f"TODO ({location}): {excinfo.value}"
+    lines = [f"Your code raised {excinfo.typename}: {excinfo.value}"]
+    for entry in student_frames[-3:]:
+        where = f"{paths.relative(Path(str(entry.path)))}:{entry.lineno + 1}"
+        lines.append(f"  {where} in {entry.frame.code.name}: {str(entry.statement).strip()}")
+    return "\n".join(lines)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if call.excinfo is not None and report.failed:
+        short = short_failure(call.excinfo)
+        if short is not None:
+            report.longrepr = short
+        todo = call.excinfo.errisinstance(NotImplementedError) and short is not None
+        report.user_properties.append(("todo", todo))
+    report.user_properties.append(("exercise", exercise_of(item)))
+    report.user_properties.append(("points", points_of(item)))
+    return report
+
+
+class Recorder:
+    """Collects every test's outcome and writes them as JSON at the end of the session."""
+
+    def __init__(self, destination: Path):
+        self.destination = destination
+        self.results: dict[str, dict] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        record = self.results.setdefault(report.nodeid, {
+            "nodeid": report.nodeid, "exercise": props.get("exercise"),
+            "points": props.get("points", 0.0), "outcome": "passed", "todo": False, "message": "",
+        })
+        if report.failed:
+            record["outcome"] = "failed"
+            record["todo"] = record["todo"] or bool(props.get("todo"))
+            record["message"] = record["message"] or str(report.longrepr)
+        elif report.skipped and record["outcome"] == "passed":
+            record["outcome"] = "skipped"
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.destination.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.destination.with_name(self.destination.name + ".partial")
+        partial.write_text(json.dumps(list(self.results.values()), indent=1), encoding="utf-8")
+        os.replace(partial, self.destination)

@@ -1,0 +1,95 @@
+"""What a test sees of a student's script: its definitions, other exercises filled from the reference."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from grader import paths, percent
+from grader.checks import CheckFailed
+from grader.loader import LoadedScript, load_script, resolve_source
+
+NAMED_TARGETS = {"exercises": paths.EXERCISES, "solutions": paths.SOLUTIONS}
+
+
+class MissingDefinition(CheckFailed):
+    """The script does not define a name the tests need."""
+
+
+class Namespace:
+    """Attribute access to a loaded script, with a helpful error for a missing name."""
+
+    def __init__(self, loaded: LoadedScript):
+        self._loaded = loaded
+
+    @property
+    def path(self) -> Path:
+        return self._loaded.path
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return getattr(self._loaded.module, name)
+        except AttributeError:
+            where = paths.relative(self._loaded.path)
+            lines = [f"`{name}` is not defined in {where}."]
+            if self._loaded.problems:
+                lines.append("Loading the script went wrong here:")
+                lines += [f"  {problem}" for problem in self._loaded.problems]
+            else:
+                lines.append(f"Did you rename or delete the cell that defines `{name}`?")
+            raise MissingDefinition("\n".join(lines)) from None
+
+
+def target_root(target: str) -> Path:
+    """`exercises`, `solutions`, or a folder laid out like `exercises/`."""
+    if target in NAMED_TARGETS:
+        return NAMED_TARGETS[target]
+    root = Path(target).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"--target {target}: no such folder. Give `exercises`, `solutions`, or a folder "
+            "laid out like exercises/ (TRACK/NN_topic.py or .ipynb)."
+        )
+    return root.resolve()
+
+
+def script_path(root: Path, track: str, stem: str) -> Path:
+    """Where `<track>/<stem>` lives under a target: `root/track/stem.py` or `root/stem.py`."""
+    for folder in (root / track, root):
+        for suffix in (".py", ".ipynb"):
+            if (folder / f"{stem}{suffix}").exists():
+                return resolve_source(folder / f"{stem}.py")
+    raise FileNotFoundError(
+        f"{stem}.py (or .ipynb) is missing from {paths.relative(root / track)}. "
+        "Restore it from the course (e.g. `git checkout` it) or check the folder you graded."
+    )
+
+
+@functools.cache
+def reference_exercises(track: str, stem: str) -> tuple[percent.Exercise, ...]:
+    return tuple(percent.exercises(paths.SOLUTIONS / track / f"{stem}.py"))
+
+
+@functools.cache
+def reference(track: str, stem: str) -> Namespace:
+    return Namespace(load_script(paths.SOLUTIONS / track / f"{stem}.py"))
+
+
+def submission(path: Path, track: str, stem: str, exercise: str | None = None) -> Namespace:
+    """A student's script; with `exercise`, the *other* exercises' names come from the reference."""
+    return _submission(path, path.stat().st_mtime_ns, track, stem, exercise)
+
+
+@functools.cache
+def _submission(path: Path, _mtime: int, track: str, stem: str, exercise: str | None) -> Namespace:
+    overrides = {}
+    if exercise is not None:
+        ref = reference(track, stem)
+        known = {e.name for e in reference_exercises(track, stem)}
+        if exercise not in known:
+            raise KeyError(f"{track}/{stem} has no exercise {exercise!r} (it has: {sorted(known)})")
+        for other in reference_exercises(track, stem):
+            if other.name != exercise:
+                overrides.update({name: getattr(ref, name) for name in other.names})
+    return Namespace(load_script(path, overrides=overrides))
