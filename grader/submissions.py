@@ -41,6 +41,10 @@ class Namespace:
             raise MissingDefinition("\n".join(lines)) from None
 
 
+class MissingScript(CheckFailed, FileNotFoundError):
+    """A script the tests need is not in the folder being tested."""
+
+
 def target_root(target: str) -> Path:
     """`exercises`, `solutions`, or a folder laid out like `exercises/`."""
     if target in NAMED_TARGETS:
@@ -60,7 +64,7 @@ def script_path(root: Path, track: str, stem: str) -> Path:
         for suffix in (".py", ".ipynb"):
             if (folder / f"{stem}{suffix}").exists():
                 return resolve_source(folder / f"{stem}.py")
-    raise FileNotFoundError(
+    raise MissingScript(
         f"{stem}.py (or .ipynb) is missing from {paths.relative(root / track)}. "
         "Restore it from the course (e.g. `git checkout` it) or check the folder you graded."
     )

@@ -1,0 +1,99 @@
+"""Hidden tests for 03_ddpm.py: the student's functions against the reference."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import pytest
+
+from course.nn import TimeMLP
+from course.schedules import DDPMSchedule
+from grader import checks
+
+
+def random_schedule(key, num_steps=12):
+    low, high = jax.random.uniform(key, (2,), minval=jnp.array([1e-3, 0.1]), maxval=jnp.array([1e-2, 0.4]))
+    return DDPMSchedule.linear(num_steps=num_steps, beta_start=float(low), beta_end=float(high))
+
+
+def tiny_model(key, num_steps):
+    return TimeMLP(2, hidden_dim=16, depth=1, time_embedding_dim=8, max_time=num_steps, key=key)
+
+
+@pytest.mark.exercise("forward_noise")
+@pytest.mark.points(2)
+def test_forward_noise_matches_reference(submission, reference, getkey):
+    schedule = random_schedule(getkey())
+    x0, noise = jax.random.normal(getkey(), (2, 32, 2))
+    t = jax.random.randint(getkey(), (32,), 0, schedule.num_steps)
+    batched = lambda fn: jax.jit(jax.vmap(fn, in_axes=(None, 0, 0, 0)))
+    got = checks.jitted(batched(submission.forward_noise), schedule, x0, t, noise, call="jit(vmap(forward_noise))")
+    expected = batched(reference.forward_noise)(schedule, x0, t, noise)
+    checks.assert_close(got, expected, call="vmap(forward_noise) on 32 random points and steps")
+
+
+@pytest.mark.exercise("ddpm_loss")
+@pytest.mark.points(2)
+def test_ddpm_loss_matches_reference(submission, reference, getkey):
+    schedule = random_schedule(getkey())
+    model, x0, key = tiny_model(getkey(), schedule.num_steps), jax.random.normal(getkey(), (64, 2)), getkey()
+    got = checks.assert_no_key_reuse(eqx.filter_jit(submission.ddpm_loss), model, schedule, x0, key, call="ddpm_loss")
+    expected = eqx.filter_jit(reference.ddpm_loss)(model, schedule, x0, key)
+    checks.assert_close(got, expected, call="ddpm_loss(model, schedule, x0, key)", rtol=1e-4)
+
+
+@pytest.mark.exercise("ddpm_loss")
+@pytest.mark.points(2)
+def test_ddpm_loss_gradients_match_reference(submission, reference, getkey):
+    schedule = random_schedule(getkey())
+    model, x0, key = tiny_model(getkey(), schedule.num_steps), jax.random.normal(getkey(), (64, 2)), getkey()
+    grad_of = lambda loss: eqx.filter_jit(eqx.filter_grad(loss))(model, schedule, x0, key)
+    got, expected = grad_of(submission.ddpm_loss), grad_of(reference.ddpm_loss)
+    checks.assert_close(got, expected, call="gradient of ddpm_loss w.r.t. the model", rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.exercise("ddpm_loss")
+@pytest.mark.points(1)
+def test_ddpm_loss_uses_the_key(submission, getkey):
+    schedule = random_schedule(getkey())
+    model, x0 = tiny_model(getkey(), schedule.num_steps), jax.random.normal(getkey(), (64, 2))
+    loss = eqx.filter_jit(submission.ddpm_loss)
+    checks.assert_different(loss(model, schedule, x0, getkey()), loss(model, schedule, x0, getkey()),
+                            call="ddpm_loss", why="two different keys gave the same loss; draw t and the noise from `key`.")
+
+
+@pytest.mark.exercise("reverse_step")
+@pytest.mark.points(2)
+def test_reverse_step_matches_reference(submission, reference, getkey):
+    schedule = random_schedule(getkey())
+    model = tiny_model(getkey(), schedule.num_steps)
+    x = jax.random.normal(getkey(), (16, 2))
+    t = jnp.arange(16) % schedule.num_steps  # includes the last step, t = 0
+    keys = jax.random.split(getkey(), 16)
+    batched = lambda fn: eqx.filter_jit(jax.vmap(fn, in_axes=(None, None, 0, 0, 0)))
+    got = checks.assert_no_key_reuse(batched(submission.reverse_step), model, schedule, x, t, keys,
+                                     call="vmap(reverse_step)")
+    expected = batched(reference.reverse_step)(model, schedule, x, t, keys)
+    checks.assert_close(got, expected, call="vmap(reverse_step) on 16 random points, t = 0..11", rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.exercise("ddpm_sample")
+@pytest.mark.points(2)
+def test_ddpm_sample_matches_reference(submission, reference, getkey):
+    schedule = random_schedule(getkey())
+    model, x_T, key = tiny_model(getkey(), schedule.num_steps), jax.random.normal(getkey(), (8, 2)), getkey()
+    got = checks.assert_no_key_reuse(eqx.filter_jit(submission.ddpm_sample), model, schedule, x_T, key,
+                                     call="ddpm_sample")
+    expected = eqx.filter_jit(reference.ddpm_sample)(model, schedule, x_T, key)
+    checks.assert_close(got, expected, call="ddpm_sample(model, schedule, x_T, key)", rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.exercise("ddpm_sample")
+@pytest.mark.points(1)
+def test_ddpm_sample_is_one_scan(submission, getkey):
+    schedule = random_schedule(getkey(), num_steps=40)
+    model = tiny_model(getkey(), schedule.num_steps)
+    sample = lambda x_T, key: submission.ddpm_sample(model, schedule, x_T, key)
+    jaxpr = str(jax.make_jaxpr(sample)(jnp.zeros((4, 2)), getkey()))
+    if "scan" not in jaxpr or jaxpr.count("random_bits") > 4:
+        checks.fail("ddpm_sample should loop with jax.lax.scan, not a Python for loop "
+                    "(its jaxpr has no scan or repeats the step 40 times).")

@@ -1,0 +1,30 @@
+"""Shared fixtures for the package's own tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader import paths
+
+
+def run_pytest(*args: str, report: Path, cwd: Path = paths.REPO_ROOT, timeout: int = 600) -> tuple[list[dict], str]:
+    """Run pytest in a fresh process; return the per-test outcomes and the printed output."""
+    env = {**os.environ, "MPLBACKEND": "Agg", "COURSE_QUICK": "1"}
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-W", "ignore",
+               f"--grader-report={report}", *args]
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    outcomes = json.loads(report.read_text()) if report.exists() else []
+    return outcomes, done.stdout + done.stderr
+
+
+@pytest.fixture
+def run_tests(tmp_path):
+    """`run_tests(*args)` runs pytest in a subprocess and returns (outcomes, output)."""
+    counter = iter(range(1000))
+    return lambda *args, **kwargs: run_pytest(*args, report=tmp_path / f"report{next(counter)}.json", **kwargs)
