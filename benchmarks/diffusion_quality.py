@@ -1,0 +1,119 @@
+"""Sample quality of the reference diffusion models, trained on the CPU.
+
+For each toy data set (swiss roll, 8 Gaussians):
+1. train the reference DDPM of `solutions/diffusion/03_ddpm.py` (epsilon loss, linear
+   schedule, T = 1000) and sample 2,000 points with the 1,000-step ancestral sampler;
+2. train a continuous-time model with the weighted DSM loss of `solutions/diffusion/04_sde.py`
+   for the same number of steps and sample with the probability-flow ODE (diffrax, Tsit5,
+   adaptive steps);
+3. compare each with fresh data by the sliced Wasserstein distance, next to the
+   data-vs-data floor (two independent data samples of the same size). Distances and
+   floors are averaged over several independent draws, since one draw is noisy.
+
+Targets (the course's promise): DDPM training <= 60 s, DDPM distance <= 1.5 x floor, and
+the ODE sampler as good with far fewer network evaluations.
+
+    uv run python benchmarks/diffusion_quality.py [--steps 8000] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from course import data, metrics, training
+from course.nn import TimeMLP
+from course.schedules import VPSDE, DDPMSchedule
+from grader import paths
+from grader.loader import load_script
+
+NUM_SAMPLES = 2000
+TIME_BUDGET_S = 60.0
+MAX_RATIO = 1.5
+TSIT5_EVALUATIONS_PER_STEP = 6  # 7 stages, the first reused from the previous step (FSAL)
+
+DATASETS: dict[str, Callable] = {
+    "swiss roll": lambda key, n: data.swiss_roll(key, n),
+    "8 gaussians": lambda key, n: data.eight_gaussians().sample(key, n),
+}
+
+
+def distance_and_floor(samples, sample_data, key, repeats: int) -> tuple[float, float]:
+    """Mean sliced Wasserstein distance of samples to fresh data, and of data to data."""
+    distances, floors = [], []
+    for draw_key in jax.random.split(key, repeats):
+        data_key, other_key, projection_key = jax.random.split(draw_key, 3)
+        fresh, other = sample_data(data_key, NUM_SAMPLES), sample_data(other_key, NUM_SAMPLES)
+        distances.append(metrics.sliced_wasserstein(samples, fresh, projection_key))
+        floors.append(metrics.sliced_wasserstein(other, fresh, projection_key))
+    return float(jnp.mean(jnp.array(distances))), float(jnp.mean(jnp.array(floors)))
+
+
+def timed(fn, *args):
+    start = time.perf_counter()
+    result = jax.block_until_ready(fn(*args))
+    return result, time.perf_counter() - start
+
+
+def benchmark(name: str, sample_data, args, ddpm, sde_module) -> list[str]:
+    keys = iter(jax.random.split(jax.random.key(args.seed), 16))
+    dataset = sample_data(next(keys), 50_000)
+    x_T = jax.random.normal(next(keys), (NUM_SAMPLES, 2))
+
+    schedule = DDPMSchedule.linear(num_steps=1000)
+    model = TimeMLP(2, max_time=schedule.num_steps, key=next(keys))
+    ddpm_loss = lambda model, batch, key: ddpm.ddpm_loss(model, schedule, batch, key)
+    train = lambda model, loss, key: training.train(
+        loss, model, dataset, key=key, num_steps=args.steps, batch_size=args.batch_size,
+        learning_rate=args.learning_rate, progress=False,
+    )[0]
+    model, train_s = timed(train, model, ddpm_loss, next(keys))
+    trajectory, sample_s = timed(eqx.filter_jit(ddpm.ddpm_sample), model, schedule, x_T, next(keys))
+    ddpm_distance, floor = distance_and_floor(trajectory[-1], sample_data, next(keys), args.repeats)
+
+    sde = VPSDE()
+    score_model = TimeMLP(2, max_time=1.0, key=next(keys))
+    dsm_loss = lambda model, batch, key: sde_module.weighted_dsm_loss(model, sde, batch, key)
+    score_model, sde_train_s = timed(train, score_model, dsm_loss, next(keys))
+    solve = eqx.filter_jit(sde_module.solve_probability_flow)
+    solution, ode_s = timed(solve, score_model, sde, x_T)
+    ode_distance, _ = distance_and_floor(solution.ys[-1], sample_data, next(keys), args.repeats)
+    evaluations = TSIT5_EVALUATIONS_PER_STEP * int(solution.stats["num_steps"]) + 1
+
+    ratio, ode_ratio = ddpm_distance / floor, ode_distance / floor
+    ok = train_s <= TIME_BUDGET_S and ratio <= MAX_RATIO
+    return [
+        f"{name}: data-vs-data floor {floor:.4f}",
+        f"  DDPM     train {train_s:5.1f} s (budget {TIME_BUDGET_S:.0f} s)  sample {sample_s:4.1f} s  "
+        f"NFE {schedule.num_steps:4d}  SW {ddpm_distance:.4f} = {ratio:.2f} x floor "
+        f"(target <= {MAX_RATIO}) {'OK' if ok else 'MISSED'}",
+        f"  PF-ODE   train {sde_train_s:5.1f} s                 sample {ode_s:4.1f} s  "
+        f"NFE {evaluations:4d}  SW {ode_distance:.4f} = {ode_ratio:.2f} x floor",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=8000, help="training steps per model")
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--learning-rate", type=float, default=2e-3)
+    parser.add_argument("--repeats", type=int, default=5, help="independent data draws per distance")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    ddpm = load_script(paths.SOLUTIONS / "diffusion" / "03_ddpm.py").module
+    sde_module = load_script(paths.SOLUTIONS / "diffusion" / "04_sde.py").module
+    print(f"{args.steps} training steps, batch {args.batch_size}, {NUM_SAMPLES} samples, "
+          f"distances averaged over {args.repeats} draws; {jax.device_count()} {jax.default_backend()} device(s)")
+    for name, sample_data in DATASETS.items():
+        for line in benchmark(name, sample_data, args, ddpm, sde_module):
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
