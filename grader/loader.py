@@ -7,8 +7,8 @@ costs only the names defined there, and is reported with its line.
 """
 
 from __future__ import annotations
-
 import __future__
+
 import ast
 import hashlib
 import re

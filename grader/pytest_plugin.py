@@ -19,6 +19,7 @@ import pytest
 from grader import paths, submissions
 from grader.checks import CheckFailed
 
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("course", "course exercises")
     group.addoption(

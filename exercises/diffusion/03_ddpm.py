@@ -49,7 +49,7 @@ fig, ax = plt.subplots(figsize=(5, 3))
 ax.plot(schedule.alpha_bars, label=r"$\bar\alpha_t$ (signal variance left)")
 ax.plot(schedule.betas / schedule.betas.max(), label=r"$\beta_t$ (scaled)")
 ax.set_xlabel("step t")
-ax.legend();
+ax.legend()
 
 # %% [markdown]
 # ## Exercise 1: forward noising in closed form
@@ -64,8 +64,8 @@ ax.legend();
 
 # %% nbgrader={"grade": false, "grade_id": "forward_noise", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def forward_noise(
-    schedule: DDPMSchedule, x0: Float[Array, "d"], t: Int[Array, ""], noise: Float[Array, "d"]
-) -> Float[Array, "d"]:
+    schedule: DDPMSchedule, x0: Float[Array, " d"], t: Int[Array, ""], noise: Float[Array, " d"]
+) -> Float[Array, " d"]:
     """Sample x_t given x_0 and the noise epsilon, in one shot."""
     # Hint: schedule.alpha_bars[t]
     # YOUR CODE HERE
@@ -80,7 +80,7 @@ x0 = data.swiss_roll(jax.random.key(0), 2000)
 noise = jax.random.normal(jax.random.key(1), x0.shape)
 noise_batch = jax.jit(jax.vmap(forward_noise, in_axes=(None, 0, None, 0)))
 fig, axes = plt.subplots(1, 5, figsize=(15, 3))
-for ax, t in zip(axes, [0, 50, 150, 400, 999]):
+for ax, t in zip(axes, [0, 50, 150, 400, 999], strict=True):
     plotting.scatter(noise_batch(schedule, x0, t, noise), ax=ax, title=f"t = {t}")
     ax.set_xlim(-3.5, 3.5)
     ax.set_ylim(-3.5, 3.5)
@@ -126,7 +126,7 @@ fig, ax = plt.subplots(figsize=(5, 3))
 ax.plot(losses, lw=0.5)
 ax.set_yscale("log")
 ax.set_xlabel("step")
-ax.set_ylabel("loss");
+ax.set_ylabel("loss")
 
 # %% [markdown]
 # ## Exercise 3: the reverse step
@@ -145,8 +145,8 @@ ax.set_ylabel("loss");
 
 # %% nbgrader={"grade": false, "grade_id": "reverse_step", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def reverse_step(
-    model, schedule: DDPMSchedule, x_t: Float[Array, "d"], t: Int[Array, ""], key: PRNGKeyArray
-) -> Float[Array, "d"]:
+    model, schedule: DDPMSchedule, x_t: Float[Array, " d"], t: Int[Array, ""], key: PRNGKeyArray
+) -> Float[Array, " d"]:
     """One ancestral sampling step from x_t to x_{t-1}."""
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'reverse_step' is not done yet: replace this line with your code.")

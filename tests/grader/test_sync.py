@@ -53,7 +53,8 @@ def course_dirs(tmp_path, monkeypatch):
 
 def test_stub_names_the_exercise_and_keeps_the_hints(course_dirs):
     _, exercises = course_dirs
-    assert sync.sync() == ["wrote: " + str(exercises / "toy/01_double.py"), "wrote: " + str(exercises / "toy/01_double.ipynb")]
+    written = sync.sync()
+    assert written == [f"wrote: {exercises / 'toy/01_double.py'}", f"wrote: {exercises / 'toy/01_double.ipynb'}"]
     script = (exercises / "toy" / "01_double.py").read_text()
     assert "return 2 * x" not in script and "BEGIN SOLUTION" not in script
     assert "# Hint: multiply." in script and '"""Twice x."""' in script

@@ -36,7 +36,8 @@ def test_forward_noise_matches_reference(submission, reference, getkey):
 def test_ddpm_loss_matches_reference(submission, reference, getkey):
     schedule = random_schedule(getkey())
     model, x0, key = tiny_model(getkey(), schedule.num_steps), jax.random.normal(getkey(), (64, 2)), getkey()
-    got = checks.assert_no_key_reuse(eqx.filter_jit(submission.ddpm_loss), model, schedule, x0, key, call="ddpm_loss")
+    loss = eqx.filter_jit(submission.ddpm_loss)
+    got = checks.assert_no_key_reuse(loss, model, schedule, x0, key, call="ddpm_loss")
     expected = eqx.filter_jit(reference.ddpm_loss)(model, schedule, x0, key)
     checks.assert_close(got, expected, call="ddpm_loss(model, schedule, x0, key)", rtol=1e-4)
 
@@ -57,8 +58,10 @@ def test_ddpm_loss_uses_the_key(submission, getkey):
     schedule = random_schedule(getkey())
     model, x0 = tiny_model(getkey(), schedule.num_steps), jax.random.normal(getkey(), (64, 2))
     loss = eqx.filter_jit(submission.ddpm_loss)
-    checks.assert_different(loss(model, schedule, x0, getkey()), loss(model, schedule, x0, getkey()),
-                            call="ddpm_loss", why="two different keys gave the same loss; draw t and the noise from `key`.")
+    checks.assert_different(
+        loss(model, schedule, x0, getkey()), loss(model, schedule, x0, getkey()),
+        call="ddpm_loss", why="two different keys gave the same loss; draw t and the noise from `key`.",
+    )
 
 
 @pytest.mark.exercise("reverse_step")
