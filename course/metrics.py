@@ -2,14 +2,16 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 
 def _quantiles(sorted_values: Float[Array, "p n"], num_levels: int) -> Float[Array, "p levels"]:
     """Empirical quantile functions (no interpolation) at the levels `(i + 1/2) / num_levels`."""
     num_values = sorted_values.shape[-1]
-    levels = (jnp.arange(num_levels) + 0.5) / num_levels
-    return sorted_values[:, jnp.floor(levels * num_values).astype(int)]
+    # floor((i + 1/2) / num_levels * num_values), in exact integer arithmetic.
+    indices = (2 * np.arange(num_levels) + 1) * num_values // (2 * num_levels)
+    return sorted_values[:, indices]
 
 
 def sliced_wasserstein(

@@ -24,7 +24,7 @@ def _new_axes() -> Axes:
     return ax
 
 
-def _grid(lim: float, resolution: int) -> tuple[np.ndarray, np.ndarray, Float[Array, "r2 2"]]:
+def _grid(lim: int | float, resolution: int) -> tuple[np.ndarray, np.ndarray, Float[Array, "r2 2"]]:
     """A `resolution x resolution` grid over `[-lim, lim]^2`, as meshes and as points."""
     ticks = np.linspace(-lim, lim, resolution)
     xx, yy = np.meshgrid(ticks, ticks)
@@ -45,10 +45,13 @@ def scatter(
     **kwargs,
 ) -> Axes:
     """Scatter plot of 2D samples with small points and equal aspect; `kwargs` go to
-    `Axes.scatter` (overriding the defaults `s=2`, `alpha=0.5`, `linewidths=0`)."""
+    `Axes.scatter` and override the defaults `s=2`, `alpha=0.5` and no marker edges."""
     ax = _new_axes() if ax is None else ax
     samples = np.asarray(samples)
-    ax.scatter(samples[:, 0], samples[:, 1], **({"s": 2, "alpha": 0.5, "linewidths": 0} | kwargs))
+    style = {"s": 2, "alpha": 0.5}
+    if not {"linewidths", "linewidth", "lw"} & kwargs.keys():
+        style["linewidths"] = 0
+    ax.scatter(samples[:, 0], samples[:, 1], **(style | kwargs))
     ax.set_aspect("equal")
     if title is not None:
         ax.set_title(title)
@@ -58,15 +61,17 @@ def scatter(
 def plot_log_density(
     log_prob_fn: Callable[[Float[Array, " 2"]], Float[Array, ""]],
     *,
-    lim: float = 3.0,
+    lim: int | float = 3.0,
     resolution: int = 200,
     ax: Axes | None = None,
+    **kwargs,
 ) -> Axes:
-    """Image of `log_prob_fn` (which takes one 2D point) over the square `[-lim, lim]^2`."""
+    """Image of `log_prob_fn` (which takes one 2D point) over the square `[-lim, lim]^2`;
+    `kwargs` go to `Axes.imshow` (`cmap`, `vmin`, ...)."""
     ax = _new_axes() if ax is None else ax
     _, _, points = _grid(lim, resolution)
     values = _evaluate_on_points(log_prob_fn, points).reshape(resolution, resolution)
-    ax.imshow(values, origin="lower", extent=(-lim, lim, -lim, lim), cmap="viridis")
+    ax.imshow(values, origin="lower", extent=(-lim, lim, -lim, lim), **({"cmap": "viridis"} | kwargs))
     ax.set_aspect("equal")
     return ax
 
@@ -74,16 +79,17 @@ def plot_log_density(
 def plot_vector_field(
     field_fn: Callable[[Float[Array, " 2"]], Float[Array, " 2"]],
     *,
-    lim: float = 3.0,
+    lim: int | float = 3.0,
     resolution: int = 20,
     ax: Axes | None = None,
+    **kwargs,
 ) -> Axes:
     """Arrows of a vector field such as a score (`field_fn` takes one 2D point) on a
-    `resolution x resolution` grid over `[-lim, lim]^2`."""
+    `resolution x resolution` grid over `[-lim, lim]^2`; `kwargs` go to `Axes.quiver`."""
     ax = _new_axes() if ax is None else ax
     xx, yy, points = _grid(lim, resolution)
     vectors = _evaluate_on_points(field_fn, points).reshape(resolution, resolution, 2)
-    ax.quiver(xx, yy, vectors[..., 0], vectors[..., 1])
+    ax.quiver(xx, yy, vectors[..., 0], vectors[..., 1], **kwargs)
     ax.set_aspect("equal")
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
@@ -93,7 +99,7 @@ def plot_vector_field(
 def animate_trajectory(
     trajectory: Float[ArrayLike, "steps n 2"],
     *,
-    lim: float = 3.0,
+    lim: int | float = 3.0,
     max_frames: int = 60,
     interval: int = 80,
 ) -> FuncAnimation:
@@ -105,8 +111,8 @@ def animate_trajectory(
     """
     trajectory = np.asarray(trajectory)
     num_steps = trajectory.shape[0]
-    frames = np.unique(np.linspace(0, num_steps - 1, min(num_steps, max_frames)).round())
-    frames = frames.astype(int)
+    evenly_spaced = np.linspace(0, num_steps - 1, min(num_steps, max_frames)).round()
+    frames = [int(step) for step in np.unique(evenly_spaced)]
     fig, ax = plt.subplots()
     points = ax.scatter(trajectory[0, :, 0], trajectory[0, :, 1], s=2, alpha=0.5, linewidths=0)
     ax.set_xlim(-lim, lim)
@@ -123,7 +129,7 @@ def animate_trajectory(
     return animation
 
 
-def save_gif(animation: Animation, path: str | PathLike, *, fps: float | None = None) -> Path:
+def save_gif(animation: Animation, path: str | PathLike, *, fps: int | float | None = None) -> Path:
     """Write `animation` to a GIF file with Pillow and return its path.
 
     `fps` defaults to the animation's own frame rate (12.5 for `animate_trajectory`'s

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Real
 
 
-def _as_float(t: Real[Array, "*batch"] | float | int) -> Float[Array, "*batch"]:
+def _as_float(t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
     t = jnp.asarray(t)
     return t if jnp.issubdtype(t.dtype, jnp.floating) else t.astype(float)
 
@@ -38,16 +38,12 @@ class DDPMSchedule(eqx.Module):
         return self.betas.shape[0]
 
     @classmethod
-    def linear(
-        cls, num_steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02
-    ) -> "DDPMSchedule":
+    def linear(cls, num_steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> "DDPMSchedule":
         """Betas linear from `beta_start` to `beta_end` (Ho et al. 2020)."""
         return cls(jnp.linspace(beta_start, beta_end, num_steps))
 
     @classmethod
-    def cosine(
-        cls, num_steps: int = 1000, s: float = 0.008, max_beta: float = 0.999
-    ) -> "DDPMSchedule":
+    def cosine(cls, num_steps: int = 1000, s: float = 0.008, max_beta: float = 0.999) -> "DDPMSchedule":
         """The cosine schedule of Nichol & Dhariwal (2021).
 
         `alpha_bars[t] = f(t + 1) / f(0)` with `f(u) = cos((u / T + s) / (1 + s) * pi / 2)^2`,
@@ -66,17 +62,17 @@ class VPSDE(eqx.Module):
     (Song et al. 2021, the continuous limit of the linear DDPM schedule).
     """
 
-    beta_min: float = eqx.field(static=True, default=0.1)
-    beta_max: float = eqx.field(static=True, default=20.0)
+    beta_min: int | float = eqx.field(static=True, default=0.1)
+    beta_max: int | float = eqx.field(static=True, default=20.0)
 
-    def beta(self, t: Real[Array, "*batch"] | float | int) -> Float[Array, "*batch"]:
+    def beta(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         """The noise rate at time(s) `t`."""
         return self.beta_min + _as_float(t) * (self.beta_max - self.beta_min)
 
-    def drift(self, x: Float[Array, " d"], t: Real[Array, ""] | float | int) -> Float[Array, " d"]:
+    def drift(self, x: Float[Array, " d"], t: Real[ArrayLike, ""]) -> Float[Array, " d"]:
         """Forward drift `f(x, t) = -beta(t) x / 2` at one point."""
         return -0.5 * self.beta(t) * x
 
-    def diffusion(self, t: Real[Array, "*batch"] | float | int) -> Float[Array, "*batch"]:
+    def diffusion(self, t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
         """Forward diffusion coefficient `g(t) = sqrt(beta(t))`."""
         return jnp.sqrt(self.beta(t))

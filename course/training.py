@@ -12,7 +12,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, Float, PRNGKeyArray, PyTree, Shaped
+from jaxtyping import Array, ArrayLike, Float, Key, PRNGKeyArray, PyTree, Shaped
 from tqdm.auto import tqdm
 
 QUICK_MODE_MAX_STEPS = 50
@@ -31,7 +31,7 @@ def _train_chunk(
     static: PyTree,
     opt_state: optax.OptState,
     data: PyTree[Shaped[Array, "n ..."]],
-    keys: PRNGKeyArray,
+    keys: Key[Array, " steps"],
     loss_fn: Callable[[Any, PyTree, PRNGKeyArray], Float[Array, ""]],
     optimizer: optax.GradientTransformation,
     batch_size: int,
@@ -48,7 +48,9 @@ def _train_chunk(
         indices = jax.random.randint(batch_key, (batch_size,), 0, num_examples)
         batch = jax.tree.map(lambda leaf: leaf[indices], data)
         loss, grads = jax.value_and_grad(loss_of_params)(params, batch, loss_key)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
+        # Optax mixes its integer step count with floats, which strict promotion forbids.
+        with jax.numpy_dtype_promotion("standard"):
+            updates, opt_state = optimizer.update(grads, opt_state, params)
         params = eqx.apply_updates(params, updates)
         return (params, opt_state), loss
 
@@ -59,7 +61,7 @@ def _train_chunk(
 def train(
     loss_fn: Callable[[Model, PyTree, PRNGKeyArray], Float[Array, ""]],
     model: Model,
-    data: PyTree[Shaped[Array, "n ..."]],
+    data: PyTree[Shaped[ArrayLike, "n ..."]],
     *,
     key: PRNGKeyArray,
     num_steps: int,
@@ -89,6 +91,7 @@ def train(
     if optimizer is None:
         optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, num_steps))
 
+    data = jax.tree.map(jnp.asarray, data)  # NumPy data moves to the device once
     params, static = eqx.partition(model, eqx.is_inexact_array)
     opt_state = optimizer.init(params)
     step_keys = jax.random.split(key, num_steps)

@@ -28,7 +28,7 @@ _MOONS_VARIANCE = (0.75, 9.0 / 16.0 - 1.0 / math.pi)
 _MOONS_SCALE = math.sqrt(sum(_MOONS_VARIANCE) / 2.0)
 
 
-def swiss_roll(key: PRNGKeyArray, num_samples: int, *, noise: float = 0.25) -> Float[Array, "n 2"]:
+def swiss_roll(key: PRNGKeyArray, num_samples: int, *, noise: int | float = 0.25) -> Float[Array, "n 2"]:
     """Sample the 2D swiss roll, centred and divided by its scale (about 6.79).
 
     Before rescaling the roll is `t * (cos t, sin t)` with `t ~ U[1.5 pi, 4.5 pi]`, as in
@@ -43,7 +43,7 @@ def swiss_roll(key: PRNGKeyArray, num_samples: int, *, noise: float = 0.25) -> F
     return (points - jnp.asarray(_ROLL_MEAN)) / _ROLL_SCALE
 
 
-def two_moons(key: PRNGKeyArray, num_samples: int, *, noise: float = 0.05) -> Float[Array, "n 2"]:
+def two_moons(key: PRNGKeyArray, num_samples: int, *, noise: int | float = 0.05) -> Float[Array, "n 2"]:
     """Sample two interleaving half circles, centred and divided by their scale (about 0.71).
 
     Each point lies on either arc with probability 1/2, as in scikit-learn's `make_moons`
@@ -99,26 +99,22 @@ class GaussianMixture(eqx.Module):
         dim = self.means.shape[1]
         squared_distances = jnp.sum((x - self.means) ** 2, axis=-1)  # (k,)
         component_log_probs = (
-            -0.5 * squared_distances / self.stds**2
-            - dim * jnp.log(self.stds)
-            - 0.5 * dim * math.log(2.0 * math.pi)
+            -0.5 * squared_distances / self.stds**2 - dim * jnp.log(self.stds) - 0.5 * dim * math.log(2.0 * math.pi)
         )
         return jax.nn.logsumexp(component_log_probs + jnp.log(self.weights))
 
     def sample(self, key: PRNGKeyArray, num_samples: int) -> Float[Array, "n d"]:
         """Draw `num_samples` independent points."""
         component_key, noise_key = jax.random.split(key)
-        components = jax.random.categorical(
-            component_key, jnp.log(self.weights), shape=(num_samples,)
-        )
+        components = jax.random.categorical(component_key, jnp.log(self.weights), shape=(num_samples,))
         noise = jax.random.normal(noise_key, (num_samples, self.means.shape[1]))
         return self.means[components] + self.stds[components, None] * noise
 
 
-def eight_gaussians(*, radius: float = 2.0, std: float = 0.2) -> GaussianMixture:
+def eight_gaussians(*, radius: int | float = 2.0, std: int | float = 0.2) -> GaussianMixture:
     """Eight equally weighted Gaussians evenly spaced on a circle about the origin."""
     num_components = 8
-    angles = 2.0 * math.pi * jnp.arange(num_components) / num_components
+    angles = 2.0 * math.pi * jnp.arange(num_components, dtype=float) / num_components
     means = radius * jnp.stack([jnp.cos(angles), jnp.sin(angles)], axis=-1)
     return GaussianMixture(means, jnp.full(num_components, std))
 

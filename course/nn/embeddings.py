@@ -3,11 +3,11 @@
 import math
 
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Real
+from jaxtyping import Array, ArrayLike, Float, Real
 
 
 def sinusoidal_embedding(
-    t: Real[Array, ""] | float | int, dim: int, *, max_period: float = 10_000.0
+    t: Real[ArrayLike, ""], dim: int, *, max_period: int | float = 10_000.0
 ) -> Float[Array, " dim"]:
     """Transformer-style embedding `[sin(t w_0), ..., sin(t w_{h-1}), cos(t w_0), ...]`.
 

@@ -1,0 +1,123 @@
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from course import training
+
+TRUE_WEIGHTS = jnp.array([1.5, -2.0, 0.5])
+TRUE_BIAS = 0.3
+# One optimizer object shared by calls lets `train` reuse its compiled steps.
+SHARED_OPTIMIZER = optax.adam(1e-2)
+
+
+@pytest.fixture(autouse=True)
+def _not_quick(monkeypatch):
+    monkeypatch.delenv("COURSE_QUICK", raising=False)
+
+
+@pytest.fixture
+def regression_data(getkey):
+    """Noiseless linear targets, one row `(x_1, x_2, x_3, y)` per example."""
+    x = jax.random.normal(getkey(), (512, 3))
+    y = x @ TRUE_WEIGHTS + TRUE_BIAS
+    return jnp.concatenate([x, y[:, None]], axis=1)
+
+
+def squared_error(model, batch, key):
+    del key
+    predictions = jax.vmap(model)(batch[:, :3])
+    return jnp.mean((predictions - batch[:, 3]) ** 2)
+
+
+def test_quick_mode_reads_the_environment(monkeypatch):
+    assert not training.quick_mode()
+    for value, expected in [("1", True), ("yes", True), ("0", False), ("", False)]:
+        monkeypatch.setenv("COURSE_QUICK", value)
+        assert training.quick_mode() is expected
+
+
+def test_train_fits_a_linear_regression(regression_data, getkey):
+    model = eqx.nn.Linear(3, "scalar", key=getkey())
+    trained, losses = training.train(
+        squared_error,
+        model,
+        regression_data,
+        key=getkey(),
+        num_steps=250,
+        batch_size=32,
+        learning_rate=0.05,
+        steps_per_call=100,  # 250 = 100 + 100 + 50: a remainder chunk
+        progress=False,
+    )
+    assert losses.shape == (250,)
+    assert losses[-1] < 1e-3 * losses[0]
+    np.testing.assert_allclose(trained.weight[0], TRUE_WEIGHTS, atol=0.02)
+    np.testing.assert_allclose(trained.bias, TRUE_BIAS, atol=0.02)
+
+
+def test_train_is_deterministic_given_the_key(regression_data, getkey):
+    model, key = eqx.nn.Linear(3, "scalar", key=getkey()), getkey()
+    kwargs = dict(num_steps=20, batch_size=8, optimizer=SHARED_OPTIMIZER, steps_per_call=20, progress=False)
+    first = training.train(squared_error, model, regression_data, key=key, **kwargs)[1]
+    again = training.train(squared_error, model, regression_data, key=key, **kwargs)[1]
+    other = training.train(squared_error, model, regression_data, key=getkey(), **kwargs)[1]
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)
+
+
+def test_quick_mode_caps_the_number_of_steps(monkeypatch, regression_data, getkey):
+    monkeypatch.setenv("COURSE_QUICK", "1")
+    model = eqx.nn.Linear(3, "scalar", key=getkey())
+    _, losses = training.train(squared_error, model, regression_data, key=getkey(), num_steps=10_000, progress=False)
+    assert losses.shape == (training.QUICK_MODE_MAX_STEPS,)
+
+
+def test_custom_optimizer_pytree_data_fresh_keys_and_frozen_fields(getkey):
+    """A zero learning rate leaves the model as it was; each step gets a new loss key."""
+
+    class Scaled(eqx.Module):
+        weight: jax.Array
+        activation: callable = eqx.field(static=True)
+
+        def __call__(self, x):
+            return self.activation(self.weight * x)
+
+    def noisy_loss(model, batch, key):
+        inputs, targets = batch
+        noise = jax.random.normal(key, ())
+        return jnp.mean((jax.vmap(model)(inputs) - targets) ** 2) + 0.0 * noise, noise
+
+    def loss_returning_noise(model, batch, key):
+        return noisy_loss(model, batch, key)[1]
+
+    data = (jnp.arange(10.0), 2.0 * jnp.arange(10.0))
+    model = Scaled(jnp.array(0.5), jnp.tanh)
+    trained, noises = training.train(
+        loss_returning_noise,
+        model,
+        data,
+        key=getkey(),
+        num_steps=30,
+        optimizer=optax.sgd(0.0),
+        steps_per_call=7,
+        progress=False,
+    )
+    assert trained.activation is jnp.tanh
+    np.testing.assert_array_equal(trained.weight, 0.5)
+    assert noises.shape == (30,)
+    assert np.unique(np.asarray(noises)).size == 30
+
+
+def test_train_shows_a_progress_bar(regression_data, getkey, capsys):
+    model = eqx.nn.Linear(3, "scalar", key=getkey())
+    training.train(squared_error, model, regression_data, key=getkey(), num_steps=10, steps_per_call=5)
+    assert "loss=" in capsys.readouterr().err
+
+
+def test_train_rejects_non_positive_steps(regression_data, getkey):
+    model = eqx.nn.Linear(3, "scalar", key=getkey())
+    with pytest.raises(ValueError, match="positive"):
+        training.train(squared_error, model, regression_data, key=getkey(), num_steps=0)
