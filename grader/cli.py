@@ -17,25 +17,32 @@ def cmd_status(args: argparse.Namespace) -> int:
     from grader.status import track_status
 
     console = Console()
-    table = Table(title="Your progress", show_lines=False)
-    for column in ("track", "exercise", "status", "tests", "next step"):
-        table.add_column(column)
-    next_hint = None
     with console.status("running the visible tests..."):
         board = [row for track in (args.tracks or paths.tracks()) for row in track_status(track, args.target)]
+    table = Table(title="Your progress")
+    table.add_column("exercise", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("tests", justify="right", no_wrap=True)
+    table.add_column("first failing check", overflow="ellipsis", no_wrap=True, max_width=60)
+    script = None
     for row in board:
+        if (row.track, row.script) != script:
+            script = (row.track, row.script)
+            table.add_section()
+            table.add_row(f"[bold]{row.track}/{row.script}[/bold]", "", "", "")
         style = STYLE[row.state]
-        table.add_row(f"{row.track}/{row.script}", row.exercise, f"[{style}]{row.state}[/{style}]",
-                      f"{row.passed}/{row.total}", row.hint)
-        if next_hint is None and row.state in ("todo", "failing"):
-            next_hint = row
+        note = row.hint if row.state == "failing" else ""
+        table.add_row(f"  {row.exercise}", f"[{style}]{row.state}[/{style}]", f"{row.passed}/{row.total}", note)
     console.print(table)
     done = sum(row.state == "passing" for row in board)
     console.print(f"{done} of {len(board)} exercises passing.")
-    if next_hint is not None:
+    upcoming = next((row for row in board if row.state in ("todo", "failing")), None)
+    if upcoming is not None:
+        file = f"exercises/{upcoming.track}/{upcoming.script}"
         console.print(
-            f"Next: {next_hint.exercise} in exercises/{next_hint.track}/{next_hint.script}.py; check it with\n"
-            f"  uv run pytest exercises/{next_hint.track}/test_{next_hint.script}.py --exercise {next_hint.exercise}"
+            f"Next: {upcoming.exercise} in {file}.py; check it with\n"
+            f"  uv run pytest exercises/{upcoming.track}/test_{upcoming.script}.py --exercise {upcoming.exercise}",
+            soft_wrap=True,
         )
     return 0
 

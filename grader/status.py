@@ -81,13 +81,12 @@ def track_status(track: str, target: str = "exercises") -> list[ExerciseStatus]:
 def _summarise(track: str, script: str, exercise: str, results: list[dict]) -> ExerciseStatus:
     passed = sum(r["outcome"] == "passed" for r in results)
     failed = [r for r in results if r["outcome"] == "failed"]
-    where = f"exercises/{track}/{script}.py"
     if not results:
         state, hint = "no tests", ""
     elif not failed:
         state, hint = "passing", ""
     elif all(r["todo"] for r in failed) and passed == 0:
-        state, hint = "todo", f"fill in `{exercise}` in {where}"
+        state, hint = "todo", f"fill in `{exercise}` in exercises/{track}/{script}.py"
     else:
         state = "failing"
         first = next(r for r in failed if not r["todo"]) if any(not r["todo"] for r in failed) else failed[0]
