@@ -72,11 +72,12 @@ def _assert_array_close(got: Any, expected: Any, *, where: str, rtol: float, ato
         bad = got != expected
     if not bad.any():
         return
-    lines = [f"{where}: {int(bad.sum())} of {bad.size} entries differ from the reference."]
-    for index in list(zip(*np.nonzero(bad), strict=True))[:MAX_SHOWN]:
-        lines.append(f"  at {_format_index(index)}: yours {got[index]!r}, expected {expected[index]!r}")
     if got.ndim == 0:
-        lines.append(f"  yours {got!r}, expected {expected!r}")
+        fail(f"{where}: yours {got.item()!r}, expected {expected.item()!r}.")
+    lines = [f"{where}: {int(bad.sum())} of {bad.size} entries differ from what was expected."]
+    for index in list(zip(*np.nonzero(bad), strict=True))[:MAX_SHOWN]:
+        index = tuple(int(i) for i in index)
+        lines.append(f"  at {_format_index(index)}: yours {got[index].item()!r}, expected {expected[index].item()!r}")
     fail("\n".join(lines))
 
 

@@ -1,0 +1,146 @@
+"""Hidden tests for 02_score_matching.py: the student's losses against the reference."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import pytest
+
+from grader import checks
+
+DIM = 3  # not 2, so that an answer hard-wired to 2D fails
+
+
+@eqx.filter_jit  # one compiled program rather than one per initialisation op
+def random_score_network(key):
+    """A small smooth MLP R^3 -> R^3 with random weights, standing in for a score model."""
+    return eqx.nn.MLP(DIM, DIM, width_size=16, depth=2, activation=jax.nn.softplus, key=key)
+
+
+def random_batch(key, n=12):
+    return 1.5 * jax.random.normal(key, (n, DIM))
+
+
+def matrix_axes(jaxpr, size):
+    """Shapes of the values in `jaxpr` (and its sub-jaxprs) with two or more axes of `size`."""
+    found = []
+    for eqn in jaxpr.eqns:
+        found += [v.aval.shape for v in eqn.outvars if list(v.aval.shape).count(size) >= 2]
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, tuple | list) else (param,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    found += matrix_axes(inner, size)
+    return found
+
+
+# --- implicit score matching ------------------------------------------------------------------
+
+
+@pytest.mark.exercise("implicit_score_matching_loss")
+@pytest.mark.points(2)
+def test_implicit_loss_matches_reference(submission, reference, getkey):
+    model, x = random_score_network(getkey()), random_batch(getkey())
+    got = eqx.filter_jit(submission.implicit_score_matching_loss)(model, x)
+    expected = eqx.filter_jit(reference.implicit_score_matching_loss)(model, x)
+    checks.assert_close(got, expected, call="implicit_score_matching_loss(random MLP, x of shape "
+                        f"{x.shape})", rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.exercise("implicit_score_matching_loss")
+@pytest.mark.points(1)
+def test_implicit_loss_gradients_match_reference(submission, reference, getkey):
+    model, x = random_score_network(getkey()), random_batch(getkey())
+    got = eqx.filter_jit(eqx.filter_grad(submission.implicit_score_matching_loss))(model, x)
+    expected = eqx.filter_jit(eqx.filter_grad(reference.implicit_score_matching_loss))(model, x)
+    checks.assert_close(got, expected, call="gradient of implicit_score_matching_loss w.r.t. the "
+                        "MLP's parameters", rtol=1e-3, atol=1e-5)
+
+
+# --- sliced score matching --------------------------------------------------------------------
+
+
+@pytest.mark.exercise("sliced_score_matching_loss")
+@pytest.mark.points(2)
+def test_sliced_loss_matches_reference(submission, reference, getkey):
+    model, x, key = random_score_network(getkey()), random_batch(getkey()), getkey()
+    got = checks.assert_no_key_reuse(eqx.filter_jit(submission.sliced_score_matching_loss),
+                                     model, x, key, call="sliced_score_matching_loss")
+    expected = eqx.filter_jit(reference.sliced_score_matching_loss)(model, x, key)
+    checks.assert_close(got, expected, call="sliced_score_matching_loss(random MLP, x, key)",
+                        rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.exercise("sliced_score_matching_loss")
+@pytest.mark.points(1)
+def test_sliced_loss_gradients_match_reference(submission, reference, getkey):
+    model, x, key = random_score_network(getkey()), random_batch(getkey()), getkey()
+    got = eqx.filter_jit(eqx.filter_grad(submission.sliced_score_matching_loss))(model, x, key)
+    expected = eqx.filter_jit(eqx.filter_grad(reference.sliced_score_matching_loss))(model, x, key)
+    checks.assert_close(got, expected, call="gradient of sliced_score_matching_loss w.r.t. the "
+                        "MLP's parameters", rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.exercise("sliced_score_matching_loss")
+@pytest.mark.points(1)
+def test_sliced_loss_uses_the_key(submission, getkey):
+    model, x = random_score_network(getkey()), random_batch(getkey())
+    loss = eqx.filter_jit(submission.sliced_score_matching_loss)
+    checks.assert_different(loss(model, x, getkey()), loss(model, x, getkey()),
+                            call="sliced_score_matching_loss",
+                            why="two different keys gave the same loss; draw the projections "
+                                "with jax.random.normal(key, x.shape).")
+
+
+@pytest.mark.exercise("sliced_score_matching_loss")
+@pytest.mark.points(1)
+def test_sliced_loss_never_builds_the_jacobian(submission, getkey):
+    # In dimension 37 (batch of 5), a full Jacobian shows up as a value with two axes of 37.
+    dim = 37
+    weights = jax.random.normal(getkey(), (dim, dim)) / dim**0.5
+    score_fn = lambda y: jnp.tanh(weights @ y)
+    x = jax.random.normal(getkey(), (5, dim))
+    jaxpr = jax.make_jaxpr(lambda x, key: submission.sliced_score_matching_loss(score_fn, x, key))(
+        x, getkey()
+    )
+    shapes = matrix_axes(jaxpr.jaxpr, dim)
+    if shapes:
+        checks.fail(f"sliced_score_matching_loss builds a {dim} x {dim} matrix (shapes "
+                    f"{sorted(set(shapes))}) for {dim}-dimensional data: that is the Jacobian. "
+                    "Use jax.jvp(score_fn, (x_i,), (v_i,)) to get J v directly.")
+
+
+# --- denoising score matching -----------------------------------------------------------------
+
+
+@pytest.mark.exercise("denoising_score_matching_loss")
+@pytest.mark.points(2)
+def test_denoising_loss_matches_reference(submission, reference, getkey):
+    model, x, key = random_score_network(getkey()), random_batch(getkey()), getkey()
+    sigma = float(jax.random.uniform(getkey(), minval=0.05, maxval=1.0))
+    got = checks.assert_no_key_reuse(eqx.filter_jit(submission.denoising_score_matching_loss),
+                                     model, x, key, sigma, call="denoising_score_matching_loss")
+    expected = eqx.filter_jit(reference.denoising_score_matching_loss)(model, x, key, sigma)
+    checks.assert_close(got, expected, rtol=1e-4, atol=1e-5,
+                        call=f"denoising_score_matching_loss(random MLP, x, key, {sigma:.3f})")
+
+
+@pytest.mark.exercise("denoising_score_matching_loss")
+@pytest.mark.points(1)
+def test_denoising_loss_gradients_match_reference(submission, reference, getkey):
+    model, x, key = random_score_network(getkey()), random_batch(getkey()), getkey()
+    grad = lambda loss: eqx.filter_jit(eqx.filter_grad(loss))(model, x, key, 0.3)
+    checks.assert_close(grad(submission.denoising_score_matching_loss),
+                        grad(reference.denoising_score_matching_loss), rtol=1e-3, atol=1e-5,
+                        call="gradient of denoising_score_matching_loss w.r.t. the MLP's "
+                             "parameters")
+
+
+@pytest.mark.exercise("denoising_score_matching_loss")
+@pytest.mark.points(1)
+def test_denoising_loss_uses_the_key(submission, getkey):
+    model, x = random_score_network(getkey()), random_batch(getkey())
+    loss = eqx.filter_jit(submission.denoising_score_matching_loss)
+    checks.assert_different(loss(model, x, getkey(), 0.3), loss(model, x, getkey(), 0.3),
+                            call="denoising_score_matching_loss",
+                            why="two different keys gave the same loss; draw the noise with "
+                                "jax.random.normal(key, x.shape).")
