@@ -1,0 +1,276 @@
+"""Hidden tests for 04_sde.py: the student's functions against the reference."""
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import pytest
+
+from course import nn, schedules
+from grader import checks
+
+
+def uniform(key, shape=(), minval=0.0, maxval=1.0):
+    return jax.random.uniform(key, shape, minval=minval, maxval=maxval)
+
+
+def random_sde(key):
+    """A VP-SDE with random (static) rates, so that hard-coded constants show."""
+    min_key, max_key = jax.random.split(key)
+    return schedules.VPSDE(beta_min=float(uniform(min_key, minval=0.05, maxval=0.5)),
+                           beta_max=float(uniform(max_key, minval=5.0, maxval=25.0)))
+
+
+def random_model(key):
+    return nn.TimeMLP(2, hidden_dim=16, depth=2, time_embedding_dim=16, max_time=1.0, key=key)
+
+
+class PlausibleNoiseModel(eqx.Module):
+    """A stand-in for a trained network on the default VP-SDE: the exact noise predictor
+    `std(t) x` of N(0, I) data plus a small random TimeMLP. A bare random network predicts
+    noise that does not grow with x, so sampling blows points up by ~exp(B(1) / 2) ~ 150 and
+    the comparisons would measure round-off; this one keeps the samplers well conditioned."""
+
+    net: nn.TimeMLP
+
+    def __call__(self, x, t):
+        sde = schedules.VPSDE()
+        integral = sde.beta_min * t + 0.5 * (sde.beta_max - sde.beta_min) * t**2
+        return jnp.sqrt(-jnp.expm1(-integral)) * x + 0.1 * self.net(x, t)
+
+
+def plausible_model(key):
+    return PlausibleNoiseModel(random_model(key))
+
+
+# --- Exercise 1: vp_marginal ---------------------------------------------------------------
+
+
+@pytest.mark.exercise("vp_marginal")
+@pytest.mark.points(2)
+def test_vp_marginal_matches_reference(submission, reference, getkey):
+    sde, t = random_sde(getkey()), uniform(getkey(), (4, 5), minval=0.02)
+    got = checks.jitted(submission.vp_marginal, sde, t, call="jit(vp_marginal)")
+    expected = jax.jit(reference.vp_marginal)(sde, t)
+    checks.assert_close(got, expected, call=f"vp_marginal({sde}, t of shape (4, 5))", rtol=1e-4)
+
+
+@pytest.mark.exercise("vp_marginal")
+@pytest.mark.points(1)
+def test_vp_marginal_near_time_zero(submission, reference, getkey):
+    sde, t = random_sde(getkey()), uniform(getkey(), (8,), minval=1e-3, maxval=1e-2)
+    got = jax.jit(submission.vp_marginal)(sde, t)
+    expected = jax.jit(reference.vp_marginal)(sde, t)
+    checks.assert_close(got, expected, call="vp_marginal(sde, t) for t in [0.001, 0.01]", rtol=1e-3)
+
+
+@pytest.mark.exercise("vp_marginal")
+@pytest.mark.points(1)
+def test_vp_marginal_of_a_python_float(submission, reference, getkey):
+    sde, t = random_sde(getkey()), float(uniform(getkey()))
+    got = submission.vp_marginal(sde, t)
+    checks.assert_close(got, reference.vp_marginal(sde, t), call=f"vp_marginal(sde, {t:.4f})", rtol=1e-4)
+
+
+# --- Exercise 2: model_score ---------------------------------------------------------------
+
+
+@pytest.mark.exercise("model_score")
+@pytest.mark.points(2)
+def test_model_score_matches_reference(submission, reference, getkey):
+    model, sde = random_model(getkey()), random_sde(getkey())
+    x, t = jax.random.normal(getkey(), (16, 2)), uniform(getkey(), (16,), minval=1e-3)
+    in_axes = (None, None, 0, 0)
+    got = eqx.filter_jit(jax.vmap(submission.model_score, in_axes))(model, sde, x, t)
+    expected = eqx.filter_jit(jax.vmap(reference.model_score, in_axes))(model, sde, x, t)
+    checks.assert_close(got, expected, call="vmap(model_score) on 16 random points and times", rtol=1e-4)
+
+
+@pytest.mark.exercise("model_score")
+@pytest.mark.points(1)
+def test_model_score_with_a_python_float_time(submission, reference, getkey):
+    model, sde, x = random_model(getkey()), random_sde(getkey()), jax.random.normal(getkey(), (2,))
+    t = float(uniform(getkey(), minval=0.01))
+    got = eqx.filter_jit(submission.model_score)(model, sde, x, t)
+    expected = eqx.filter_jit(reference.model_score)(model, sde, x, t)
+    checks.assert_close(got, expected, call=f"model_score(model, sde, x, {t:.4f})", rtol=1e-4)
+
+
+# --- Exercise 3: weighted_dsm_loss ---------------------------------------------------------
+
+
+def loss_inputs(getkey):
+    model, sde = random_model(getkey()), random_sde(getkey())
+    x0 = jax.random.normal(getkey(), (32, 2))
+    t_min = float(uniform(getkey(), minval=1e-3, maxval=0.1))
+    return model, sde, x0, getkey(), t_min
+
+
+@pytest.mark.exercise("weighted_dsm_loss")
+@pytest.mark.points(2)
+def test_weighted_dsm_loss_matches_reference(submission, reference, getkey):
+    model, sde, x0, key, t_min = loss_inputs(getkey)
+    got = checks.assert_no_key_reuse(eqx.filter_jit(submission.weighted_dsm_loss),
+                                     model, sde, x0, key, t_min, call="weighted_dsm_loss")
+    expected = eqx.filter_jit(reference.weighted_dsm_loss)(model, sde, x0, key, t_min)
+    checks.assert_close(got, expected, call=f"weighted_dsm_loss(model, sde, x0, key, t_min={t_min:.4f})",
+                        rtol=1e-4)
+
+
+@pytest.mark.exercise("weighted_dsm_loss")
+@pytest.mark.points(2)
+def test_weighted_dsm_loss_gradient_matches_reference(submission, reference, getkey):
+    model, sde, x0, key, t_min = loss_inputs(getkey)
+    got = eqx.filter_jit(eqx.filter_grad(submission.weighted_dsm_loss))(model, sde, x0, key, t_min)
+    expected = eqx.filter_jit(eqx.filter_grad(reference.weighted_dsm_loss))(model, sde, x0, key, t_min)
+    checks.assert_close(got, expected, call="eqx.filter_grad(weighted_dsm_loss)(model, ...)",
+                        rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.exercise("weighted_dsm_loss")
+@pytest.mark.points(1)
+def test_weighted_dsm_loss_uses_the_key(submission, getkey):
+    model, sde, x0, _, t_min = loss_inputs(getkey)
+    loss = eqx.filter_jit(submission.weighted_dsm_loss)
+    checks.assert_different(loss(model, sde, x0, getkey(), t_min), loss(model, sde, x0, getkey(), t_min),
+                            call="weighted_dsm_loss",
+                            why="two different keys gave the same loss; draw t and the noise from `key`.")
+
+
+# --- Exercise 4: reverse_sde_step ----------------------------------------------------------
+
+
+def step_inputs(getkey):
+    model, sde, x = random_model(getkey()), random_sde(getkey()), jax.random.normal(getkey(), (2,))
+    t, dt = uniform(getkey(), minval=0.1), uniform(getkey(), minval=1e-3, maxval=0.05)
+    return model, sde, x, t, dt
+
+
+@pytest.mark.exercise("reverse_sde_step")
+@pytest.mark.points(2)
+def test_reverse_sde_step_matches_reference(submission, reference, getkey):
+    model, sde, x, t, dt = step_inputs(getkey)
+    key = getkey()
+    got = checks.assert_no_key_reuse(eqx.filter_jit(submission.reverse_sde_step),
+                                     model, sde, x, t, dt, key, call="reverse_sde_step")
+    expected = eqx.filter_jit(reference.reverse_sde_step)(model, sde, x, t, dt, key)
+    checks.assert_close(got, expected, call=f"reverse_sde_step(model, sde, x, {float(t):.4f}, "
+                        f"{float(dt):.4f}, key)", rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.exercise("reverse_sde_step")
+@pytest.mark.points(1)
+def test_reverse_sde_step_uses_the_key(submission, getkey):
+    model, sde, x, t, dt = step_inputs(getkey)
+    step = eqx.filter_jit(submission.reverse_sde_step)
+    checks.assert_different(step(model, sde, x, t, dt, getkey()), step(model, sde, x, t, dt, getkey()),
+                            call="reverse_sde_step",
+                            why="two different keys gave the same step; the noise z must come from `key`.")
+
+
+# --- Exercise 5: euler_maruyama_sampler ----------------------------------------------------
+
+
+@pytest.mark.exercise("euler_maruyama_sampler")
+@pytest.mark.points(3)
+def test_euler_maruyama_sampler_matches_reference(submission, reference, getkey):
+    model, sde, x1 = plausible_model(getkey()), schedules.VPSDE(), jax.random.normal(getkey(), (8, 2))
+    key, t_min = getkey(), float(uniform(getkey(), minval=1e-3, maxval=0.05))
+    got = checks.assert_no_key_reuse(eqx.filter_jit(submission.euler_maruyama_sampler),
+                                     model, sde, x1, key, 20, t_min, call="euler_maruyama_sampler")
+    expected = eqx.filter_jit(reference.euler_maruyama_sampler)(model, sde, x1, key, 20, t_min)
+    checks.assert_close(got, expected, call=f"euler_maruyama_sampler(model, sde, x1, key, 20, {t_min:.4f})",
+                        rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.exercise("euler_maruyama_sampler")
+@pytest.mark.points(2)
+def test_euler_maruyama_sampler_is_one_scan(submission, getkey):
+    model, x1 = random_model(getkey()), jax.random.normal(getkey(), (4, 2))
+    sampler = lambda x1, key: submission.euler_maruyama_sampler(model, schedules.VPSDE(), x1, key, 50)
+    jaxpr = str(jax.make_jaxpr(sampler)(x1, getkey()))
+    if "scan" not in jaxpr:
+        checks.fail("euler_maruyama_sampler does not use jax.lax.scan (no scan in its jaxpr).")
+    if jaxpr.count("random_bits") > 3:
+        checks.fail("euler_maruyama_sampler unrolls its loop: use jax.lax.scan over the steps, "
+                    "not a Python for loop.")
+    counted = jax.jit(checks.assert_max_traces(sampler, n=1))
+    counted(x1, getkey())
+    counted(x1 + 1.0, getkey())
+
+
+@pytest.mark.exercise("euler_maruyama_sampler")
+@pytest.mark.points(1)
+def test_euler_maruyama_sampler_uses_the_key(submission, getkey):
+    model, sde, x1 = random_model(getkey()), schedules.VPSDE(), jax.random.normal(getkey(), (4, 2))
+    sampler = eqx.filter_jit(submission.euler_maruyama_sampler)
+    checks.assert_different(sampler(model, sde, x1, getkey(), 5), sampler(model, sde, x1, getkey(), 5),
+                            call="euler_maruyama_sampler",
+                            why="two different keys gave the same samples; split `key` for the steps.")
+
+
+# --- Exercise 6: probability_flow_drift ----------------------------------------------------
+
+
+@pytest.mark.exercise("probability_flow_drift")
+@pytest.mark.points(2)
+def test_probability_flow_drift_matches_reference(submission, reference, getkey):
+    model, sde = random_model(getkey()), random_sde(getkey())
+    t, x = uniform(getkey(), (16,), minval=1e-3), jax.random.normal(getkey(), (16, 2))
+    in_axes = (None, None, 0, 0)
+    got = eqx.filter_jit(jax.vmap(submission.probability_flow_drift, in_axes))(model, sde, t, x)
+    expected = eqx.filter_jit(jax.vmap(reference.probability_flow_drift, in_axes))(model, sde, t, x)
+    checks.assert_close(got, expected, call="vmap(probability_flow_drift) on 16 random points and times",
+                        rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.exercise("probability_flow_drift")
+@pytest.mark.points(1)
+def test_probability_flow_drift_jacobian_matches_reference(submission, reference, getkey):
+    # The divergence of the drift gives the ODE's exact log-likelihood, so it must differentiate.
+    model, sde = random_model(getkey()), random_sde(getkey())
+    t, x = float(uniform(getkey(), minval=0.05)), jax.random.normal(getkey(), (2,))
+    jacobian = lambda drift: eqx.filter_jit(jax.jacfwd(drift, argnums=3))(model, sde, t, x)
+    checks.assert_close(jacobian(submission.probability_flow_drift), jacobian(reference.probability_flow_drift),
+                        call="jax.jacfwd(probability_flow_drift) with respect to x", rtol=1e-3, atol=1e-4)
+
+
+# --- Exercise 7: solve_probability_flow ----------------------------------------------------
+
+
+def solve_twice(solve, model, x1, t_min):
+    """Solve with rtol = atol = 1e-3 and 1e-6. t_min and the tolerances are passed as arrays and
+    the SDE is the default one, so one compiled solver serves every call of these tests."""
+    solve = eqx.filter_jit(solve)
+    return [solve(model, schedules.VPSDE(), x1, t_min=jnp.float32(t_min), rtol=jnp.float32(tol),
+                  atol=jnp.float32(tol)) for tol in (1e-3, 1e-6)]
+
+
+@pytest.mark.exercise("solve_probability_flow")
+@pytest.mark.points(3)
+def test_solve_probability_flow_matches_reference(submission, reference, getkey):
+    model, x1 = plausible_model(getkey()), jax.random.normal(getkey(), (16, 2))
+    t_min = float(uniform(getkey(), minval=1e-3, maxval=0.05))
+    _, got = solve_twice(submission.solve_probability_flow, model, x1, t_min)
+    _, expected = solve_twice(reference.solve_probability_flow, model, x1, t_min)
+    if not isinstance(got, diffrax.Solution):
+        checks.fail(f"solve_probability_flow returned a {type(got).__name__}, expected the "
+                    "diffrax.Solution that diffrax.diffeqsolve returns.")
+    call = f"solve_probability_flow(model, sde, x1 of shape (16, 2), t_min={t_min:.4f}, rtol=atol=1e-6)"
+    checks.assert_close(got.ts, expected.ts, call=f"{call}.ts")
+    # Tight tolerances: a solver started with another dt0 still agrees to ~1e-4.
+    checks.assert_close(got.ys, expected.ys, call=f"{call}.ys", rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.exercise("solve_probability_flow")
+@pytest.mark.points(1)
+def test_solve_probability_flow_step_counts(submission, reference, getkey):
+    model, x1 = plausible_model(getkey()), jax.random.normal(getkey(), (16, 2))
+    loose, tight = [int(s.stats["num_steps"]) for s in solve_twice(submission.solve_probability_flow, model, x1, 1e-3)]
+    _, expected = [int(s.stats["num_steps"]) for s in solve_twice(reference.solve_probability_flow, model, x1, 1e-3)]
+    if not loose < tight:
+        checks.fail(f"solve_probability_flow took {loose} steps with rtol = atol = 1e-3 and {tight} with "
+                    "1e-6: pass rtol and atol to diffrax.PIDController.")
+    if not 0.8 * expected <= tight <= 1.25 * expected:
+        checks.fail(f"solve_probability_flow with rtol = atol = 1e-6 took {tight} steps, the reference "
+                    f"{expected}: use diffrax.Tsit5() with diffrax.PIDController(rtol=rtol, atol=atol).")
