@@ -1,8 +1,12 @@
 """Hidden tests for 02_score_matching.py: the student's losses against the reference."""
 
+import functools
+import math
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from grader import checks
@@ -10,14 +14,36 @@ from grader import checks
 DIM = 3  # not 2, so that an answer hard-wired to 2D fails
 
 
-@eqx.filter_jit  # one compiled program rather than one per initialisation op
-def random_score_network(key):
+def with_numpy_weights(abstract, rng):
+    """`abstract` (from eqx.filter_eval_shape) with every Linear layer's weight and bias drawn like
+    equinox's default initialisation, U(-1/sqrt(in), 1/sqrt(in)), but with NumPy: no compilation."""
+    def fill(layer):
+        if isinstance(layer, jax.ShapeDtypeStruct):
+            raise TypeError("only Linear layers should hold arrays here")
+        if not isinstance(layer, eqx.nn.Linear):
+            return layer  # e.g. an activation function
+        lim = 1 / math.sqrt(layer.weight.shape[1])
+        draw = lambda shape: jax.device_put(rng.uniform(-lim, lim, size=shape).astype(np.float32))
+        return eqx.tree_at(lambda l: (l.weight, l.bias), layer, (draw(layer.weight.shape), draw(layer.bias.shape)))
+
+    return jax.tree.map(fill, abstract, is_leaf=lambda x: isinstance(x, eqx.nn.Linear))
+
+
+@functools.cache
+def _score_network_shape():
+    return eqx.filter_eval_shape(
+        lambda: eqx.nn.MLP(DIM, DIM, width_size=16, depth=2, activation=jax.nn.softplus, key=jax.random.key(0))
+    )
+
+
+def random_score_network(rng):
     """A small smooth MLP R^3 -> R^3 with random weights, standing in for a score model."""
-    return eqx.nn.MLP(DIM, DIM, width_size=16, depth=2, activation=jax.nn.softplus, key=key)
+    return with_numpy_weights(_score_network_shape(), rng)
 
 
-def random_batch(key, n=12):
-    return 1.5 * jax.random.normal(key, (n, DIM))
+def random_batch(rng, n=12):
+    """A float32 batch drawn with NumPy (which compiles nothing, unlike jax.random)."""
+    return (1.5 * rng.normal(size=(n, DIM))).astype(np.float32)
 
 
 def matrix_axes(jaxpr, size):
@@ -38,8 +64,8 @@ def matrix_axes(jaxpr, size):
 
 @pytest.mark.exercise("implicit_score_matching_loss")
 @pytest.mark.points(2)
-def test_implicit_loss_matches_reference(submission, reference, getkey):
-    model, x = random_score_network(getkey()), random_batch(getkey())
+def test_implicit_loss_matches_reference(submission, reference, rng):
+    model, x = random_score_network(rng), random_batch(rng)
     got = eqx.filter_jit(submission.implicit_score_matching_loss)(model, x)
     expected = eqx.filter_jit(reference.implicit_score_matching_loss)(model, x)
     checks.assert_close(got, expected, call="implicit_score_matching_loss(random MLP, x of shape "
@@ -48,8 +74,8 @@ def test_implicit_loss_matches_reference(submission, reference, getkey):
 
 @pytest.mark.exercise("implicit_score_matching_loss")
 @pytest.mark.points(1)
-def test_implicit_loss_gradients_match_reference(submission, reference, getkey):
-    model, x = random_score_network(getkey()), random_batch(getkey())
+def test_implicit_loss_gradients_match_reference(submission, reference, rng):
+    model, x = random_score_network(rng), random_batch(rng)
     got = eqx.filter_jit(eqx.filter_grad(submission.implicit_score_matching_loss))(model, x)
     expected = eqx.filter_jit(eqx.filter_grad(reference.implicit_score_matching_loss))(model, x)
     checks.assert_close(got, expected, call="gradient of implicit_score_matching_loss w.r.t. the "
@@ -61,8 +87,8 @@ def test_implicit_loss_gradients_match_reference(submission, reference, getkey):
 
 @pytest.mark.exercise("sliced_score_matching_loss")
 @pytest.mark.points(2)
-def test_sliced_loss_matches_reference(submission, reference, getkey):
-    model, x, key = random_score_network(getkey()), random_batch(getkey()), getkey()
+def test_sliced_loss_matches_reference(submission, reference, rng, getkey):
+    model, x, key = random_score_network(rng), random_batch(rng), getkey()
     got = checks.assert_no_key_reuse(eqx.filter_jit(submission.sliced_score_matching_loss),
                                      model, x, key, call="sliced_score_matching_loss")
     expected = eqx.filter_jit(reference.sliced_score_matching_loss)(model, x, key)
@@ -72,8 +98,8 @@ def test_sliced_loss_matches_reference(submission, reference, getkey):
 
 @pytest.mark.exercise("sliced_score_matching_loss")
 @pytest.mark.points(1)
-def test_sliced_loss_gradients_match_reference(submission, reference, getkey):
-    model, x, key = random_score_network(getkey()), random_batch(getkey()), getkey()
+def test_sliced_loss_gradients_match_reference(submission, reference, rng, getkey):
+    model, x, key = random_score_network(rng), random_batch(rng), getkey()
     got = eqx.filter_jit(eqx.filter_grad(submission.sliced_score_matching_loss))(model, x, key)
     expected = eqx.filter_jit(eqx.filter_grad(reference.sliced_score_matching_loss))(model, x, key)
     checks.assert_close(got, expected, call="gradient of sliced_score_matching_loss w.r.t. the "
@@ -82,8 +108,8 @@ def test_sliced_loss_gradients_match_reference(submission, reference, getkey):
 
 @pytest.mark.exercise("sliced_score_matching_loss")
 @pytest.mark.points(1)
-def test_sliced_loss_uses_the_key(submission, getkey):
-    model, x = random_score_network(getkey()), random_batch(getkey())
+def test_sliced_loss_uses_the_key(submission, rng, getkey):
+    model, x = random_score_network(rng), random_batch(rng)
     loss = eqx.filter_jit(submission.sliced_score_matching_loss)
     checks.assert_different(loss(model, x, getkey()), loss(model, x, getkey()),
                             call="sliced_score_matching_loss",
@@ -93,12 +119,12 @@ def test_sliced_loss_uses_the_key(submission, getkey):
 
 @pytest.mark.exercise("sliced_score_matching_loss")
 @pytest.mark.points(1)
-def test_sliced_loss_never_builds_the_jacobian(submission, getkey):
+def test_sliced_loss_never_builds_the_jacobian(submission, rng, getkey):
     # In dimension 37 (batch of 5), a full Jacobian shows up as a value with two axes of 37.
     dim = 37
-    weights = jax.random.normal(getkey(), (dim, dim)) / dim**0.5
+    weights = (rng.normal(size=(dim, dim)) / dim**0.5).astype(np.float32)
     score_fn = lambda y: jnp.tanh(weights @ y)
-    x = jax.random.normal(getkey(), (5, dim))
+    x = rng.normal(size=(5, dim)).astype(np.float32)
     jaxpr = jax.make_jaxpr(lambda x, key: submission.sliced_score_matching_loss(score_fn, x, key))(
         x, getkey()
     )
@@ -111,12 +137,15 @@ def test_sliced_loss_never_builds_the_jacobian(submission, getkey):
 
 # --- denoising score matching -----------------------------------------------------------------
 
+# A random noise level (a static argument: it chooses the compiled program) shared by the test
+# against the reference and the key test, which thus reuses the compiled program.
+DENOISING_SIGMA = float(np.random.default_rng(2024).uniform(0.05, 1.0))
+
 
 @pytest.mark.exercise("denoising_score_matching_loss")
 @pytest.mark.points(2)
-def test_denoising_loss_matches_reference(submission, reference, getkey):
-    model, x, key = random_score_network(getkey()), random_batch(getkey()), getkey()
-    sigma = float(jax.random.uniform(getkey(), minval=0.05, maxval=1.0))
+def test_denoising_loss_matches_reference(submission, reference, rng, getkey):
+    model, x, key, sigma = random_score_network(rng), random_batch(rng), getkey(), DENOISING_SIGMA
     got = checks.assert_no_key_reuse(eqx.filter_jit(submission.denoising_score_matching_loss),
                                      model, x, key, sigma, call="denoising_score_matching_loss")
     expected = eqx.filter_jit(reference.denoising_score_matching_loss)(model, x, key, sigma)
@@ -126,8 +155,8 @@ def test_denoising_loss_matches_reference(submission, reference, getkey):
 
 @pytest.mark.exercise("denoising_score_matching_loss")
 @pytest.mark.points(1)
-def test_denoising_loss_gradients_match_reference(submission, reference, getkey):
-    model, x, key = random_score_network(getkey()), random_batch(getkey()), getkey()
+def test_denoising_loss_gradients_match_reference(submission, reference, rng, getkey):
+    model, x, key = random_score_network(rng), random_batch(rng), getkey()
     grad = lambda loss: eqx.filter_jit(eqx.filter_grad(loss))(model, x, key, 0.3)
     checks.assert_close(grad(submission.denoising_score_matching_loss),
                         grad(reference.denoising_score_matching_loss), rtol=1e-3, atol=1e-5,
@@ -137,10 +166,10 @@ def test_denoising_loss_gradients_match_reference(submission, reference, getkey)
 
 @pytest.mark.exercise("denoising_score_matching_loss")
 @pytest.mark.points(1)
-def test_denoising_loss_uses_the_key(submission, getkey):
-    model, x = random_score_network(getkey()), random_batch(getkey())
+def test_denoising_loss_uses_the_key(submission, rng, getkey):
+    model, x = random_score_network(rng), random_batch(rng)
     loss = eqx.filter_jit(submission.denoising_score_matching_loss)
-    checks.assert_different(loss(model, x, getkey(), 0.3), loss(model, x, getkey(), 0.3),
+    checks.assert_different(loss(model, x, getkey(), DENOISING_SIGMA), loss(model, x, getkey(), DENOISING_SIGMA),
                             call="denoising_score_matching_loss",
                             why="two different keys gave the same loss; draw the noise with "
                                 "jax.random.normal(key, x.shape).")

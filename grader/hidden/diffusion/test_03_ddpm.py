@@ -1,8 +1,12 @@
 """Hidden tests for 03_ddpm.py: the student's functions against the reference."""
 
+import functools
+import math
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from course.nn import TimeMLP
@@ -10,21 +14,55 @@ from course.schedules import DDPMSchedule
 from grader import checks
 
 
-def random_schedule(key, num_steps=12):
-    low, high = jax.random.uniform(key, (2,), minval=jnp.array([1e-3, 0.1]), maxval=jnp.array([1e-2, 0.4]))
-    return DDPMSchedule.linear(num_steps=num_steps, beta_start=float(low), beta_end=float(high))
+@functools.partial(jax.jit, static_argnums=0)  # one compiled program per number of steps, not one per op
+def linear_schedule(num_steps, beta_start, beta_end):
+    """`DDPMSchedule.linear(num_steps, beta_start, beta_end)`, with the betas' ends as arrays."""
+    return DDPMSchedule(jnp.linspace(beta_start, beta_end, num_steps))
 
 
-def tiny_model(key, num_steps):
-    return TimeMLP(2, hidden_dim=16, depth=1, time_embedding_dim=8, max_time=num_steps, key=key)
+def random_schedule(rng, num_steps=12):
+    low, high = rng.uniform([1e-3, 0.1], [1e-2, 0.4]).astype(np.float32)
+    return linear_schedule(num_steps, low, high)
+
+
+def with_numpy_weights(abstract, rng):
+    """`abstract` (from eqx.filter_eval_shape) with every Linear layer's weight and bias drawn like
+    equinox's default initialisation, U(-1/sqrt(in), 1/sqrt(in)), but with NumPy: no compilation."""
+    def fill(layer):
+        if isinstance(layer, jax.ShapeDtypeStruct):
+            raise TypeError("only Linear layers should hold arrays here")
+        if not isinstance(layer, eqx.nn.Linear):
+            return layer  # e.g. an activation function
+        lim = 1 / math.sqrt(layer.weight.shape[1])
+        draw = lambda shape: jax.device_put(rng.uniform(-lim, lim, size=shape).astype(np.float32))
+        return eqx.tree_at(lambda l: (l.weight, l.bias), layer, (draw(layer.weight.shape), draw(layer.bias.shape)))
+
+    return jax.tree.map(fill, abstract, is_leaf=lambda x: isinstance(x, eqx.nn.Linear))
+
+
+@functools.cache
+def _tiny_model_shape(num_steps):
+    return eqx.filter_eval_shape(
+        lambda: TimeMLP(2, hidden_dim=16, depth=1, time_embedding_dim=8, max_time=num_steps, key=jax.random.key(0))
+    )
+
+
+def tiny_model(rng, num_steps):
+    """A small TimeMLP with random weights, drawn with NumPy."""
+    return with_numpy_weights(_tiny_model_shape(num_steps), rng)
+
+
+def normals(rng, *shape):
+    """Standard normal float32 test inputs, drawn with NumPy (which compiles nothing)."""
+    return rng.normal(size=shape).astype(np.float32)
 
 
 @pytest.mark.exercise("forward_noise")
 @pytest.mark.points(2)
-def test_forward_noise_matches_reference(submission, reference, getkey):
-    schedule = random_schedule(getkey())
-    x0, noise = jax.random.normal(getkey(), (2, 32, 2))
-    t = jax.random.randint(getkey(), (32,), 0, schedule.num_steps)
+def test_forward_noise_matches_reference(submission, reference, rng):
+    schedule = random_schedule(rng)
+    x0, noise = normals(rng, 2, 32, 2)
+    t = rng.integers(0, schedule.num_steps, size=32).astype(np.int32)
     batched = lambda fn: jax.jit(jax.vmap(fn, in_axes=(None, 0, 0, 0)))
     got = checks.jitted(batched(submission.forward_noise), schedule, x0, t, noise, call="jit(vmap(forward_noise))")
     expected = batched(reference.forward_noise)(schedule, x0, t, noise)
@@ -33,9 +71,9 @@ def test_forward_noise_matches_reference(submission, reference, getkey):
 
 @pytest.mark.exercise("ddpm_loss")
 @pytest.mark.points(2)
-def test_ddpm_loss_matches_reference(submission, reference, getkey):
-    schedule = random_schedule(getkey())
-    model, x0, key = tiny_model(getkey(), schedule.num_steps), jax.random.normal(getkey(), (64, 2)), getkey()
+def test_ddpm_loss_matches_reference(submission, reference, rng, getkey):
+    schedule = random_schedule(rng)
+    model, x0, key = tiny_model(rng, schedule.num_steps), normals(rng, 64, 2), getkey()
     loss = eqx.filter_jit(submission.ddpm_loss)
     got = checks.assert_no_key_reuse(loss, model, schedule, x0, key, call="ddpm_loss")
     expected = eqx.filter_jit(reference.ddpm_loss)(model, schedule, x0, key)
@@ -44,9 +82,9 @@ def test_ddpm_loss_matches_reference(submission, reference, getkey):
 
 @pytest.mark.exercise("ddpm_loss")
 @pytest.mark.points(2)
-def test_ddpm_loss_gradients_match_reference(submission, reference, getkey):
-    schedule = random_schedule(getkey())
-    model, x0, key = tiny_model(getkey(), schedule.num_steps), jax.random.normal(getkey(), (64, 2)), getkey()
+def test_ddpm_loss_gradients_match_reference(submission, reference, rng, getkey):
+    schedule = random_schedule(rng)
+    model, x0, key = tiny_model(rng, schedule.num_steps), normals(rng, 64, 2), getkey()
     grad_of = lambda loss: eqx.filter_jit(eqx.filter_grad(loss))(model, schedule, x0, key)
     got, expected = grad_of(submission.ddpm_loss), grad_of(reference.ddpm_loss)
     checks.assert_close(got, expected, call="gradient of ddpm_loss w.r.t. the model", rtol=1e-3, atol=1e-5)
@@ -54,9 +92,9 @@ def test_ddpm_loss_gradients_match_reference(submission, reference, getkey):
 
 @pytest.mark.exercise("ddpm_loss")
 @pytest.mark.points(1)
-def test_ddpm_loss_uses_the_key(submission, getkey):
-    schedule = random_schedule(getkey())
-    model, x0 = tiny_model(getkey(), schedule.num_steps), jax.random.normal(getkey(), (64, 2))
+def test_ddpm_loss_uses_the_key(submission, rng, getkey):
+    schedule = random_schedule(rng)
+    model, x0 = tiny_model(rng, schedule.num_steps), normals(rng, 64, 2)
     loss = eqx.filter_jit(submission.ddpm_loss)
     checks.assert_different(
         loss(model, schedule, x0, getkey()), loss(model, schedule, x0, getkey()),
@@ -66,11 +104,11 @@ def test_ddpm_loss_uses_the_key(submission, getkey):
 
 @pytest.mark.exercise("reverse_step")
 @pytest.mark.points(2)
-def test_reverse_step_matches_reference(submission, reference, getkey):
-    schedule = random_schedule(getkey())
-    model = tiny_model(getkey(), schedule.num_steps)
-    x = jax.random.normal(getkey(), (16, 2))
-    t = jnp.arange(16) % schedule.num_steps  # includes the last step, t = 0
+def test_reverse_step_matches_reference(submission, reference, rng, getkey):
+    schedule = random_schedule(rng)
+    model = tiny_model(rng, schedule.num_steps)
+    x = normals(rng, 16, 2)
+    t = np.arange(16, dtype=np.int32) % schedule.num_steps  # includes the last step, t = 0
     keys = jax.random.split(getkey(), 16)
     batched = lambda fn: eqx.filter_jit(jax.vmap(fn, in_axes=(None, None, 0, 0, 0)))
     got = checks.assert_no_key_reuse(batched(submission.reverse_step), model, schedule, x, t, keys,
@@ -81,9 +119,9 @@ def test_reverse_step_matches_reference(submission, reference, getkey):
 
 @pytest.mark.exercise("ddpm_sample")
 @pytest.mark.points(2)
-def test_ddpm_sample_matches_reference(submission, reference, getkey):
-    schedule = random_schedule(getkey())
-    model, x_T, key = tiny_model(getkey(), schedule.num_steps), jax.random.normal(getkey(), (8, 2)), getkey()
+def test_ddpm_sample_matches_reference(submission, reference, rng, getkey):
+    schedule = random_schedule(rng)
+    model, x_T, key = tiny_model(rng, schedule.num_steps), normals(rng, 8, 2), getkey()
     got = checks.assert_no_key_reuse(eqx.filter_jit(submission.ddpm_sample), model, schedule, x_T, key,
                                      call="ddpm_sample")
     expected = eqx.filter_jit(reference.ddpm_sample)(model, schedule, x_T, key)
@@ -92,11 +130,11 @@ def test_ddpm_sample_matches_reference(submission, reference, getkey):
 
 @pytest.mark.exercise("ddpm_sample")
 @pytest.mark.points(1)
-def test_ddpm_sample_is_one_scan(submission, getkey):
-    schedule = random_schedule(getkey(), num_steps=40)
-    model = tiny_model(getkey(), schedule.num_steps)
+def test_ddpm_sample_is_one_scan(submission, rng, getkey):
+    schedule = random_schedule(rng, num_steps=40)
+    model = tiny_model(rng, schedule.num_steps)
     sample = lambda x_T, key: submission.ddpm_sample(model, schedule, x_T, key)
-    jaxpr = str(jax.make_jaxpr(sample)(jnp.zeros((4, 2)), getkey()))
+    jaxpr = str(jax.make_jaxpr(sample)(np.zeros((4, 2), np.float32), getkey()))
     if "scan" not in jaxpr or jaxpr.count("random_bits") > 4:
         checks.fail("ddpm_sample should loop with jax.lax.scan, not a Python for loop "
                     "(its jaxpr has no scan or repeats the step 40 times).")

@@ -1,28 +1,59 @@
 """Hidden tests for 04_sde.py: the student's functions against the reference."""
 
+import functools
+import math
+
 import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from course import nn, schedules
 from grader import checks
 
 
-def uniform(key, shape=(), minval=0.0, maxval=1.0):
-    return jax.random.uniform(key, shape, minval=minval, maxval=maxval)
+def uniform(rng, shape=(), minval=0.0, maxval=1.0):
+    """Float32 test inputs drawn with NumPy (which compiles nothing, unlike jax.random)."""
+    return np.asarray(rng.uniform(minval, maxval, size=shape), dtype=np.float32)
 
 
-def random_sde(key):
+def normals(rng, *shape):
+    return rng.normal(size=shape).astype(np.float32)
+
+
+def random_sde(rng):
     """A VP-SDE with random (static) rates, so that hard-coded constants show."""
-    min_key, max_key = jax.random.split(key)
-    return schedules.VPSDE(beta_min=float(uniform(min_key, minval=0.05, maxval=0.5)),
-                           beta_max=float(uniform(max_key, minval=5.0, maxval=25.0)))
+    return schedules.VPSDE(beta_min=float(uniform(rng, minval=0.05, maxval=0.5)),
+                           beta_max=float(uniform(rng, minval=5.0, maxval=25.0)))
 
 
-def random_model(key):
-    return nn.TimeMLP(2, hidden_dim=16, depth=2, time_embedding_dim=16, max_time=1.0, key=key)
+def with_numpy_weights(abstract, rng):
+    """`abstract` (from eqx.filter_eval_shape) with every Linear layer's weight and bias drawn like
+    equinox's default initialisation, U(-1/sqrt(in), 1/sqrt(in)), but with NumPy: no compilation."""
+    def fill(layer):
+        if isinstance(layer, jax.ShapeDtypeStruct):
+            raise TypeError("only Linear layers should hold arrays here")
+        if not isinstance(layer, eqx.nn.Linear):
+            return layer  # e.g. an activation function
+        lim = 1 / math.sqrt(layer.weight.shape[1])
+        draw = lambda shape: jax.device_put(rng.uniform(-lim, lim, size=shape).astype(np.float32))
+        return eqx.tree_at(lambda l: (l.weight, l.bias), layer, (draw(layer.weight.shape), draw(layer.bias.shape)))
+
+    return jax.tree.map(fill, abstract, is_leaf=lambda x: isinstance(x, eqx.nn.Linear))
+
+
+@functools.cache
+def _model_shape():
+    return eqx.filter_eval_shape(
+        lambda: nn.TimeMLP(2, hidden_dim=16, depth=2, time_embedding_dim=16, max_time=1.0, key=jax.random.key(0))
+    )
+
+
+def random_model(rng):
+    """A small TimeMLP with random weights, drawn with NumPy."""
+    return with_numpy_weights(_model_shape(), rng)
 
 
 class PlausibleNoiseModel(eqx.Module):
@@ -39,8 +70,8 @@ class PlausibleNoiseModel(eqx.Module):
         return jnp.sqrt(-jnp.expm1(-integral)) * x + 0.1 * self.net(x, t)
 
 
-def plausible_model(key):
-    return PlausibleNoiseModel(random_model(key))
+def plausible_model(rng):
+    return PlausibleNoiseModel(random_model(rng))
 
 
 # --- Exercise 1: vp_marginal ---------------------------------------------------------------
@@ -48,8 +79,8 @@ def plausible_model(key):
 
 @pytest.mark.exercise("vp_marginal")
 @pytest.mark.points(2)
-def test_vp_marginal_matches_reference(submission, reference, getkey):
-    sde, t = random_sde(getkey()), uniform(getkey(), (4, 5), minval=0.02)
+def test_vp_marginal_matches_reference(submission, reference, rng):
+    sde, t = random_sde(rng), uniform(rng, (4, 5), minval=0.02)
     got = checks.jitted(submission.vp_marginal, sde, t, call="jit(vp_marginal)")
     expected = jax.jit(reference.vp_marginal)(sde, t)
     checks.assert_close(got, expected, call=f"vp_marginal({sde}, t of shape (4, 5))", rtol=1e-4)
@@ -57,8 +88,8 @@ def test_vp_marginal_matches_reference(submission, reference, getkey):
 
 @pytest.mark.exercise("vp_marginal")
 @pytest.mark.points(1)
-def test_vp_marginal_near_time_zero(submission, reference, getkey):
-    sde, t = random_sde(getkey()), uniform(getkey(), (8,), minval=1e-3, maxval=1e-2)
+def test_vp_marginal_near_time_zero(submission, reference, rng):
+    sde, t = random_sde(rng), uniform(rng, (8,), minval=1e-3, maxval=1e-2)
     got = jax.jit(submission.vp_marginal)(sde, t)
     expected = jax.jit(reference.vp_marginal)(sde, t)
     checks.assert_close(got, expected, call="vp_marginal(sde, t) for t in [0.001, 0.01]", rtol=1e-3)
@@ -66,8 +97,8 @@ def test_vp_marginal_near_time_zero(submission, reference, getkey):
 
 @pytest.mark.exercise("vp_marginal")
 @pytest.mark.points(1)
-def test_vp_marginal_of_a_python_float(submission, reference, getkey):
-    sde, t = random_sde(getkey()), float(uniform(getkey()))
+def test_vp_marginal_of_a_python_float(submission, reference, rng):
+    sde, t = random_sde(rng), float(uniform(rng))
     got = submission.vp_marginal(sde, t)
     checks.assert_close(got, reference.vp_marginal(sde, t), call=f"vp_marginal(sde, {t:.4f})", rtol=1e-4)
 
@@ -77,9 +108,9 @@ def test_vp_marginal_of_a_python_float(submission, reference, getkey):
 
 @pytest.mark.exercise("model_score")
 @pytest.mark.points(2)
-def test_model_score_matches_reference(submission, reference, getkey):
-    model, sde = random_model(getkey()), random_sde(getkey())
-    x, t = jax.random.normal(getkey(), (16, 2)), uniform(getkey(), (16,), minval=1e-3)
+def test_model_score_matches_reference(submission, reference, rng):
+    model, sde = random_model(rng), random_sde(rng)
+    x, t = normals(rng, 16, 2), uniform(rng, (16,), minval=1e-3)
     in_axes = (None, None, 0, 0)
     got = eqx.filter_jit(jax.vmap(submission.model_score, in_axes))(model, sde, x, t)
     expected = eqx.filter_jit(jax.vmap(reference.model_score, in_axes))(model, sde, x, t)
@@ -88,9 +119,9 @@ def test_model_score_matches_reference(submission, reference, getkey):
 
 @pytest.mark.exercise("model_score")
 @pytest.mark.points(1)
-def test_model_score_with_a_python_float_time(submission, reference, getkey):
-    model, sde, x = random_model(getkey()), random_sde(getkey()), jax.random.normal(getkey(), (2,))
-    t = float(uniform(getkey(), minval=0.01))
+def test_model_score_with_a_python_float_time(submission, reference, rng):
+    model, sde, x = random_model(rng), random_sde(rng), normals(rng, 2)
+    t = float(uniform(rng, minval=0.01))
     got = eqx.filter_jit(submission.model_score)(model, sde, x, t)
     expected = eqx.filter_jit(reference.model_score)(model, sde, x, t)
     checks.assert_close(got, expected, call=f"model_score(model, sde, x, {t:.4f})", rtol=1e-4)
@@ -99,17 +130,24 @@ def test_model_score_with_a_python_float_time(submission, reference, getkey):
 # --- Exercise 3: weighted_dsm_loss ---------------------------------------------------------
 
 
-def loss_inputs(getkey):
-    model, sde = random_model(getkey()), random_sde(getkey())
-    x0 = jax.random.normal(getkey(), (32, 2))
-    t_min = float(uniform(getkey(), minval=1e-3, maxval=0.1))
+# Random static settings (the SDE's rates and t_min choose the compiled program) shared by a
+# `*_matches_reference` test and its `*_uses_the_key` twin, which thus reuses the compiled program.
+_settings = np.random.default_rng(2024)
+LOSS_SDE, LOSS_T_MIN = random_sde(_settings), float(uniform(_settings, minval=1e-3, maxval=0.1))
+STEP_SDE = random_sde(_settings)
+
+
+def loss_inputs(rng, getkey, sde=None, t_min=None):
+    model, sde = random_model(rng), random_sde(rng) if sde is None else sde
+    x0 = normals(rng, 32, 2)
+    t_min = float(uniform(rng, minval=1e-3, maxval=0.1)) if t_min is None else t_min
     return model, sde, x0, getkey(), t_min
 
 
 @pytest.mark.exercise("weighted_dsm_loss")
 @pytest.mark.points(2)
-def test_weighted_dsm_loss_matches_reference(submission, reference, getkey):
-    model, sde, x0, key, t_min = loss_inputs(getkey)
+def test_weighted_dsm_loss_matches_reference(submission, reference, rng, getkey):
+    model, sde, x0, key, t_min = loss_inputs(rng, getkey, LOSS_SDE, LOSS_T_MIN)
     got = checks.assert_no_key_reuse(eqx.filter_jit(submission.weighted_dsm_loss),
                                      model, sde, x0, key, t_min, call="weighted_dsm_loss")
     expected = eqx.filter_jit(reference.weighted_dsm_loss)(model, sde, x0, key, t_min)
@@ -119,8 +157,8 @@ def test_weighted_dsm_loss_matches_reference(submission, reference, getkey):
 
 @pytest.mark.exercise("weighted_dsm_loss")
 @pytest.mark.points(2)
-def test_weighted_dsm_loss_gradient_matches_reference(submission, reference, getkey):
-    model, sde, x0, key, t_min = loss_inputs(getkey)
+def test_weighted_dsm_loss_gradient_matches_reference(submission, reference, rng, getkey):
+    model, sde, x0, key, t_min = loss_inputs(rng, getkey)
     got = eqx.filter_jit(eqx.filter_grad(submission.weighted_dsm_loss))(model, sde, x0, key, t_min)
     expected = eqx.filter_jit(eqx.filter_grad(reference.weighted_dsm_loss))(model, sde, x0, key, t_min)
     checks.assert_close(got, expected, call="eqx.filter_grad(weighted_dsm_loss)(model, ...)",
@@ -129,8 +167,8 @@ def test_weighted_dsm_loss_gradient_matches_reference(submission, reference, get
 
 @pytest.mark.exercise("weighted_dsm_loss")
 @pytest.mark.points(1)
-def test_weighted_dsm_loss_uses_the_key(submission, getkey):
-    model, sde, x0, _, t_min = loss_inputs(getkey)
+def test_weighted_dsm_loss_uses_the_key(submission, rng, getkey):
+    model, sde, x0, _, t_min = loss_inputs(rng, getkey, LOSS_SDE, LOSS_T_MIN)
     loss = eqx.filter_jit(submission.weighted_dsm_loss)
     checks.assert_different(loss(model, sde, x0, getkey(), t_min), loss(model, sde, x0, getkey(), t_min),
                             call="weighted_dsm_loss",
@@ -140,16 +178,16 @@ def test_weighted_dsm_loss_uses_the_key(submission, getkey):
 # --- Exercise 4: reverse_sde_step ----------------------------------------------------------
 
 
-def step_inputs(getkey):
-    model, sde, x = random_model(getkey()), random_sde(getkey()), jax.random.normal(getkey(), (2,))
-    t, dt = uniform(getkey(), minval=0.1), uniform(getkey(), minval=1e-3, maxval=0.05)
+def step_inputs(rng, sde):
+    model, x = random_model(rng), normals(rng, 2)
+    t, dt = uniform(rng, minval=0.1), uniform(rng, minval=1e-3, maxval=0.05)  # float32 arrays of shape ()
     return model, sde, x, t, dt
 
 
 @pytest.mark.exercise("reverse_sde_step")
 @pytest.mark.points(2)
-def test_reverse_sde_step_matches_reference(submission, reference, getkey):
-    model, sde, x, t, dt = step_inputs(getkey)
+def test_reverse_sde_step_matches_reference(submission, reference, rng, getkey):
+    model, sde, x, t, dt = step_inputs(rng, STEP_SDE)
     key = getkey()
     got = checks.assert_no_key_reuse(eqx.filter_jit(submission.reverse_sde_step),
                                      model, sde, x, t, dt, key, call="reverse_sde_step")
@@ -160,8 +198,8 @@ def test_reverse_sde_step_matches_reference(submission, reference, getkey):
 
 @pytest.mark.exercise("reverse_sde_step")
 @pytest.mark.points(1)
-def test_reverse_sde_step_uses_the_key(submission, getkey):
-    model, sde, x, t, dt = step_inputs(getkey)
+def test_reverse_sde_step_uses_the_key(submission, rng, getkey):
+    model, sde, x, t, dt = step_inputs(rng, STEP_SDE)
     step = eqx.filter_jit(submission.reverse_sde_step)
     checks.assert_different(step(model, sde, x, t, dt, getkey()), step(model, sde, x, t, dt, getkey()),
                             call="reverse_sde_step",
@@ -173,9 +211,9 @@ def test_reverse_sde_step_uses_the_key(submission, getkey):
 
 @pytest.mark.exercise("euler_maruyama_sampler")
 @pytest.mark.points(3)
-def test_euler_maruyama_sampler_matches_reference(submission, reference, getkey):
-    model, sde, x1 = plausible_model(getkey()), schedules.VPSDE(), jax.random.normal(getkey(), (8, 2))
-    key, t_min = getkey(), float(uniform(getkey(), minval=1e-3, maxval=0.05))
+def test_euler_maruyama_sampler_matches_reference(submission, reference, rng, getkey):
+    model, sde, x1 = plausible_model(rng), schedules.VPSDE(), normals(rng, 8, 2)
+    key, t_min = getkey(), float(uniform(rng, minval=1e-3, maxval=0.05))
     got = checks.assert_no_key_reuse(eqx.filter_jit(submission.euler_maruyama_sampler),
                                      model, sde, x1, key, 20, t_min, call="euler_maruyama_sampler")
     expected = eqx.filter_jit(reference.euler_maruyama_sampler)(model, sde, x1, key, 20, t_min)
@@ -185,8 +223,8 @@ def test_euler_maruyama_sampler_matches_reference(submission, reference, getkey)
 
 @pytest.mark.exercise("euler_maruyama_sampler")
 @pytest.mark.points(2)
-def test_euler_maruyama_sampler_is_one_scan(submission, getkey):
-    model, x1 = random_model(getkey()), jax.random.normal(getkey(), (4, 2))
+def test_euler_maruyama_sampler_is_one_scan(submission, rng, getkey):
+    model, x1 = random_model(rng), normals(rng, 4, 2)
     sampler = lambda x1, key: submission.euler_maruyama_sampler(model, schedules.VPSDE(), x1, key, 50)
     jaxpr = str(jax.make_jaxpr(sampler)(x1, getkey()))
     if "scan" not in jaxpr:
@@ -201,8 +239,8 @@ def test_euler_maruyama_sampler_is_one_scan(submission, getkey):
 
 @pytest.mark.exercise("euler_maruyama_sampler")
 @pytest.mark.points(1)
-def test_euler_maruyama_sampler_uses_the_key(submission, getkey):
-    model, sde, x1 = random_model(getkey()), schedules.VPSDE(), jax.random.normal(getkey(), (4, 2))
+def test_euler_maruyama_sampler_uses_the_key(submission, rng, getkey):
+    model, sde, x1 = random_model(rng), schedules.VPSDE(), normals(rng, 4, 2)
     sampler = eqx.filter_jit(submission.euler_maruyama_sampler)
     checks.assert_different(sampler(model, sde, x1, getkey(), 5), sampler(model, sde, x1, getkey(), 5),
                             call="euler_maruyama_sampler",
@@ -214,9 +252,9 @@ def test_euler_maruyama_sampler_uses_the_key(submission, getkey):
 
 @pytest.mark.exercise("probability_flow_drift")
 @pytest.mark.points(2)
-def test_probability_flow_drift_matches_reference(submission, reference, getkey):
-    model, sde = random_model(getkey()), random_sde(getkey())
-    t, x = uniform(getkey(), (16,), minval=1e-3), jax.random.normal(getkey(), (16, 2))
+def test_probability_flow_drift_matches_reference(submission, reference, rng):
+    model, sde = random_model(rng), random_sde(rng)
+    t, x = uniform(rng, (16,), minval=1e-3), normals(rng, 16, 2)
     in_axes = (None, None, 0, 0)
     got = eqx.filter_jit(jax.vmap(submission.probability_flow_drift, in_axes))(model, sde, t, x)
     expected = eqx.filter_jit(jax.vmap(reference.probability_flow_drift, in_axes))(model, sde, t, x)
@@ -226,10 +264,10 @@ def test_probability_flow_drift_matches_reference(submission, reference, getkey)
 
 @pytest.mark.exercise("probability_flow_drift")
 @pytest.mark.points(1)
-def test_probability_flow_drift_jacobian_matches_reference(submission, reference, getkey):
+def test_probability_flow_drift_jacobian_matches_reference(submission, reference, rng):
     # The divergence of the drift gives the ODE's exact log-likelihood, so it must differentiate.
-    model, sde = random_model(getkey()), random_sde(getkey())
-    t, x = float(uniform(getkey(), minval=0.05)), jax.random.normal(getkey(), (2,))
+    model, sde = random_model(rng), random_sde(rng)
+    t, x = float(uniform(rng, minval=0.05)), normals(rng, 2)
     jacobian = lambda drift: eqx.filter_jit(jax.jacfwd(drift, argnums=3))(model, sde, t, x)
     checks.assert_close(jacobian(submission.probability_flow_drift), jacobian(reference.probability_flow_drift),
                         call="jax.jacfwd(probability_flow_drift) with respect to x", rtol=1e-3, atol=1e-4)
@@ -242,15 +280,15 @@ def solve_twice(solve, model, x1, t_min):
     """Solve with rtol = atol = 1e-3 and 1e-6. t_min and the tolerances are passed as arrays and
     the SDE is the default one, so one compiled solver serves every call of these tests."""
     solve = eqx.filter_jit(solve)
-    return [solve(model, schedules.VPSDE(), x1, t_min=jnp.float32(t_min), rtol=jnp.float32(tol),
-                  atol=jnp.float32(tol)) for tol in (1e-3, 1e-6)]
+    return [solve(model, schedules.VPSDE(), x1, t_min=np.float32(t_min), rtol=np.float32(tol),
+                  atol=np.float32(tol)) for tol in (1e-3, 1e-6)]
 
 
 @pytest.mark.exercise("solve_probability_flow")
 @pytest.mark.points(3)
-def test_solve_probability_flow_matches_reference(submission, reference, getkey):
-    model, x1 = plausible_model(getkey()), jax.random.normal(getkey(), (16, 2))
-    t_min = float(uniform(getkey(), minval=1e-3, maxval=0.05))
+def test_solve_probability_flow_matches_reference(submission, reference, rng):
+    model, x1 = plausible_model(rng), normals(rng, 16, 2)
+    t_min = float(uniform(rng, minval=1e-3, maxval=0.05))
     _, got = solve_twice(submission.solve_probability_flow, model, x1, t_min)
     _, expected = solve_twice(reference.solve_probability_flow, model, x1, t_min)
     if not isinstance(got, diffrax.Solution):
@@ -264,8 +302,8 @@ def test_solve_probability_flow_matches_reference(submission, reference, getkey)
 
 @pytest.mark.exercise("solve_probability_flow")
 @pytest.mark.points(1)
-def test_solve_probability_flow_step_counts(submission, reference, getkey):
-    model, x1 = plausible_model(getkey()), jax.random.normal(getkey(), (16, 2))
+def test_solve_probability_flow_step_counts(submission, reference, rng):
+    model, x1 = plausible_model(rng), normals(rng, 16, 2)
     loose, tight = [int(s.stats["num_steps"]) for s in solve_twice(submission.solve_probability_flow, model, x1, 1e-3)]
     _, expected = [int(s.stats["num_steps"]) for s in solve_twice(reference.solve_probability_flow, model, x1, 1e-3)]
     if not loose < tight:
