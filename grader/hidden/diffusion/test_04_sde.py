@@ -1,7 +1,6 @@
 """Hidden tests for 04_sde.py: the student's functions against the reference."""
 
 import functools
-import math
 
 import diffrax
 import equinox as eqx
@@ -12,6 +11,7 @@ import pytest
 
 from course import nn, schedules
 from grader import checks
+from grader.inputs import with_numpy_weights
 
 
 def uniform(rng, shape=(), minval=0.0, maxval=1.0):
@@ -27,21 +27,6 @@ def random_sde(rng):
     """A VP-SDE with random (static) rates, so that hard-coded constants show."""
     return schedules.VPSDE(beta_min=float(uniform(rng, minval=0.05, maxval=0.5)),
                            beta_max=float(uniform(rng, minval=5.0, maxval=25.0)))
-
-
-def with_numpy_weights(abstract, rng):
-    """`abstract` (from eqx.filter_eval_shape) with every Linear layer's weight and bias drawn like
-    equinox's default initialisation, U(-1/sqrt(in), 1/sqrt(in)), but with NumPy: no compilation."""
-    def fill(layer):
-        if isinstance(layer, jax.ShapeDtypeStruct):
-            raise TypeError("only Linear layers should hold arrays here")
-        if not isinstance(layer, eqx.nn.Linear):
-            return layer  # e.g. an activation function
-        lim = 1 / math.sqrt(layer.weight.shape[1])
-        draw = lambda shape: jax.device_put(rng.uniform(-lim, lim, size=shape).astype(np.float32))
-        return eqx.tree_at(lambda l: (l.weight, l.bias), layer, (draw(layer.weight.shape), draw(layer.bias.shape)))
-
-    return jax.tree.map(fill, abstract, is_leaf=lambda x: isinstance(x, eqx.nn.Linear))
 
 
 @functools.cache
