@@ -23,3 +23,8 @@ def with_numpy_weights(abstract, rng: np.random.Generator):
         return eqx.tree_at(lambda l: (l.weight, l.bias), layer, (draw(layer.weight.shape), draw(layer.bias.shape)))
 
     return jax.tree.map(fill, abstract, is_leaf=lambda x: isinstance(x, eqx.nn.Linear))
+
+
+def normals(rng: np.random.Generator, *shape: int) -> np.ndarray:
+    """Standard normal float32 test inputs."""
+    return rng.normal(size=shape).astype(np.float32)

@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 
 from grader import checks
+from grader.inputs import normals
 
 
-def normals(rng, *shapes):
-    """One float32 standard normal array per shape (NumPy: drawing them compiles nothing)."""
-    return [rng.normal(size=shape).astype(np.float32) for shape in shapes]
+def normal_batches(rng, *shapes):
+    """Standard normal float32 test inputs, one array per shape."""
+    return [normals(rng, *shape) for shape in shapes]
 
 
 def linear_score(A, b):
@@ -44,7 +45,7 @@ def test_implicit_loss_of_a_linear_score(submission, rng):
         yours = submission.implicit_score_matching_loss(linear_score(A, b), x)
         return yours, jnp.trace(A) + 0.5 * jnp.mean(jnp.sum((x @ A.T + b) ** 2, axis=-1))
 
-    yours, expected = yours_and_expected(*normals(rng, (3, 3), (3,), (8, 3)))
+    yours, expected = yours_and_expected(*normal_batches(rng, (3, 3), (3,), (8, 3)))
     checks.assert_close(yours, expected, rtol=1e-5, atol=1e-5,
                         call="implicit_score_matching_loss(y -> A y + b, x of shape (8, 3))")
 
@@ -56,7 +57,7 @@ def test_implicit_loss_of_a_nonlinear_score(submission, rng):
         yours = submission.implicit_score_matching_loss(tanh_score(W, b), x)
         return yours, tanh_implicit_loss(W, b, x)
 
-    yours, expected = yours_and_expected(*normals(rng, (2, 2), (2,), (6, 2)))
+    yours, expected = yours_and_expected(*normal_batches(rng, (2, 2), (2,), (6, 2)))
     checks.assert_close(yours, expected, rtol=1e-5, atol=1e-5,
                         call="implicit_score_matching_loss(y -> tanh(W y + b), x)")
 
@@ -73,7 +74,7 @@ def test_implicit_loss_is_minimised_by_the_fitted_gaussian_score(submission, rng
         loss = lambda A, b: submission.implicit_score_matching_loss(linear_score(A, b), x)
         return jax.grad(loss, argnums=(0, 1))(-precision, precision @ x.mean(0))
 
-    (z,) = normals(rng, (64, 2))
+    (z,) = normal_batches(rng, (64, 2))
     checks.assert_close(gradient_at_the_gaussian_fit(z), (np.zeros((2, 2), np.float32), np.zeros(2, np.float32)),
                         atol=1e-4, call="the gradient of the loss w.r.t. (A, b) at the score of "
                                         "the Gaussian fitted to x")
@@ -88,7 +89,7 @@ def test_sliced_loss_follows_the_formula(submission, rng, getkey):
         vAv = jnp.einsum("ni,ij,nj->n", v, A, v)
         return yours, jnp.mean(vAv + 0.5 * jnp.sum(v * (x @ A.T + b), axis=-1) ** 2)
 
-    yours, expected = yours_and_expected(*normals(rng, (3, 3), (3,), (5, 3)), getkey())
+    yours, expected = yours_and_expected(*normal_batches(rng, (3, 3), (3,), (5, 3)), getkey())
     checks.assert_close(yours, expected, rtol=1e-5, atol=1e-5,
                         call="sliced_score_matching_loss(y -> A y + b, x, key)")
 
@@ -103,7 +104,7 @@ def test_sliced_loss_averages_to_the_implicit_loss(submission, rng, getkey):
         yours = submission.sliced_score_matching_loss(tanh_score(W, b), repeated, key)
         return yours, tanh_implicit_loss(W, b, x)
 
-    yours, expected = yours_and_expected(*normals(rng, (3, 3), (3,), (8, 3)), getkey())
+    yours, expected = yours_and_expected(*normal_batches(rng, (3, 3), (3,), (8, 3)), getkey())
     checks.assert_close(yours, expected, atol=0.06,
                         call="sliced_score_matching_loss on a batch of 8 points repeated 4000 "
                              "times vs the implicit loss")
@@ -118,7 +119,7 @@ def test_denoising_loss_follows_the_formula(submission, rng, getkey):
         residuals = jnp.tanh((x + 0.3 * noise) @ W.T + b) + noise / 0.3  # (n, d)
         return yours, jnp.mean(0.5 * jnp.sum(residuals**2, axis=-1))
 
-    yours, expected = yours_and_expected(*normals(rng, (2, 2), (2,), (7, 2)), getkey())
+    yours, expected = yours_and_expected(*normal_batches(rng, (2, 2), (2,), (7, 2)), getkey())
     checks.assert_close(yours, expected, rtol=1e-5,
                         call="denoising_score_matching_loss(y -> tanh(W y + b), x, key, 0.3)")
 

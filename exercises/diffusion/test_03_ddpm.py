@@ -14,6 +14,7 @@ import pytest
 
 from course.schedules import DDPMSchedule
 from grader import checks
+from grader.inputs import normals
 
 # Built in one compiled program rather than op by op.
 SCHEDULE = jax.jit(lambda: DDPMSchedule.linear(num_steps=50, beta_start=1e-3, beta_end=0.2))()
@@ -25,10 +26,6 @@ def oracle(x, t):
     alpha_bar = SCHEDULE.alpha_bars[t]
     return (x - jnp.sqrt(alpha_bar) * CENTRE) / jnp.sqrt(1.0 - alpha_bar)
 
-
-def normals(rng, *shape):
-    """Standard normal float32 test inputs (NumPy: drawing them compiles nothing)."""
-    return rng.normal(size=shape).astype(np.float32)
 
 
 @pytest.mark.exercise("forward_noise")

@@ -19,6 +19,7 @@ from jaxtyping import Array
 
 from course import schedules
 from grader import checks
+from grader.inputs import normals
 
 SDE = schedules.VPSDE(beta_min=0.1, beta_max=20.0)
 
@@ -36,10 +37,6 @@ def marginal(sde, t, xp=jnp):
     b = integrated_beta(sde, t)
     return xp.exp(-0.5 * b), xp.sqrt(-xp.expm1(-b))
 
-
-def normals(rng, *shape):
-    """Standard normal float32 test inputs (NumPy: drawing them compiles nothing)."""
-    return rng.normal(size=shape).astype(np.float32)
 
 
 class LinearNoiseModel(eqx.Module):

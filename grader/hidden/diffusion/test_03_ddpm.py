@@ -11,7 +11,7 @@ import pytest
 from course.nn import TimeMLP
 from course.schedules import DDPMSchedule
 from grader import checks
-from grader.inputs import with_numpy_weights
+from grader.inputs import normals, with_numpy_weights
 
 
 @functools.partial(jax.jit, static_argnums=0)  # one compiled program per number of steps, not one per op
@@ -36,10 +36,6 @@ def tiny_model(rng, num_steps):
     """A small TimeMLP with random weights, drawn with NumPy."""
     return with_numpy_weights(_tiny_model_shape(num_steps), rng)
 
-
-def normals(rng, *shape):
-    """Standard normal float32 test inputs, drawn with NumPy (which compiles nothing)."""
-    return rng.normal(size=shape).astype(np.float32)
 
 
 @pytest.mark.exercise("forward_noise")

@@ -11,16 +11,13 @@ import pytest
 
 from course import nn, schedules
 from grader import checks
-from grader.inputs import with_numpy_weights
+from grader.inputs import normals, with_numpy_weights
 
 
 def uniform(rng, shape=(), minval=0.0, maxval=1.0):
     """Float32 test inputs drawn with NumPy (which compiles nothing, unlike jax.random)."""
     return np.asarray(rng.uniform(minval, maxval, size=shape), dtype=np.float32)
 
-
-def normals(rng, *shape):
-    return rng.normal(size=shape).astype(np.float32)
 
 
 def random_sde(rng):
