@@ -42,10 +42,12 @@ def scatter(
     *,
     ax: Axes | None = None,
     title: str | None = None,
+    lim: int | float | None = None,
     **kwargs,
 ) -> Axes:
-    """Scatter plot of 2D samples with small points and equal aspect; `kwargs` go to
-    `Axes.scatter` and override the defaults `s=2`, `alpha=0.5` and no marker edges."""
+    """Scatter plot of 2D samples with small points and equal aspect, on `[-lim, lim]^2` if
+    `lim` is given; `kwargs` go to `Axes.scatter` and override the defaults `s=2`,
+    `alpha=0.5` and no marker edges."""
     ax = _new_axes() if ax is None else ax
     samples = np.asarray(samples)
     style = {"s": 2, "alpha": 0.5}
@@ -53,6 +55,9 @@ def scatter(
         style["linewidths"] = 0
     ax.scatter(samples[:, 0], samples[:, 1], **(style | kwargs))
     ax.set_aspect("equal")
+    if lim is not None:
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
     if title is not None:
         ax.set_title(title)
     return ax

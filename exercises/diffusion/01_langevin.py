@@ -131,12 +131,9 @@ starts = jax.random.uniform(start_key, (2000, 2), minval=-4.0, maxval=4.0)
 trajectories = sample_many(jax.random.split(run_key, 2000), starts)  # (particles, steps, 2)
 
 fig, axes = plt.subplots(1, 3, figsize=(12, 4))
-plotting.scatter(starts, ax=axes[0], title="start")
-plotting.scatter(trajectories[:, 50], ax=axes[1], title="after 50 steps")
-plotting.scatter(trajectories[:, -1], ax=axes[2], title="after 500 steps")
-for ax in axes:
-    ax.set_xlim(-4, 4)
-    ax.set_ylim(-4, 4)
+plotting.scatter(starts, ax=axes[0], title="start", lim=4.0)
+plotting.scatter(trajectories[:, 50], ax=axes[1], title="after 50 steps", lim=4.0)
+plotting.scatter(trajectories[:, -1], ax=axes[2], title="after 500 steps", lim=4.0)
 
 # %% [markdown]
 # The particles end in the modes, but look at the *weights*: Langevin dynamics with a
@@ -149,6 +146,4 @@ for ax in axes:
 
 # %%
 exact = mixture.sample(jax.random.key(1), 2000)
-ax = plotting.scatter(exact, title="exact samples")
-ax.set_xlim(-4, 4)
-ax.set_ylim(-4, 4);
+plotting.scatter(exact, title="exact samples", lim=4.0);

@@ -81,9 +81,7 @@ noise = jax.random.normal(jax.random.key(1), x0.shape)
 noise_batch = jax.jit(jax.vmap(forward_noise, in_axes=(None, 0, None, 0)))
 fig, axes = plt.subplots(1, 5, figsize=(15, 3))
 for ax, t in zip(axes, [0, 50, 150, 400, 999], strict=True):
-    plotting.scatter(noise_batch(schedule, x0, t, noise), ax=ax, title=f"t = {t}")
-    ax.set_xlim(-3.5, 3.5)
-    ax.set_ylim(-3.5, 3.5)
+    plotting.scatter(noise_batch(schedule, x0, t, noise), ax=ax, title=f"t = {t}", lim=3.5)
 
 # %% [markdown]
 # ## Exercise 2: the training loss

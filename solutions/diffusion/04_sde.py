@@ -66,9 +66,7 @@ NoiseModel = Callable[[Float[Array, " d"], Float[Array, ""]], Float[Array, " d"]
 # %%
 sde = schedules.VPSDE(beta_min=0.1, beta_max=20.0)
 dataset = data.swiss_roll(jax.random.key(0), 20_000)
-ax = plotting.scatter(dataset[:2000], title="swiss roll (2,000 of 20,000 points)")
-ax.set_xlim(-3, 3)
-ax.set_ylim(-3, 3);
+plotting.scatter(dataset[:2000], title="swiss roll (2,000 of 20,000 points)", lim=3.0);
 
 # %% [markdown]
 # ## Exercise 1: the marginals of the VP-SDE
@@ -120,9 +118,7 @@ axes[0].legend()
 noise = jax.random.normal(jax.random.key(1), (2000, 2))
 for ax, t in zip(axes[1:], [0.0, 0.1, 0.3, 1.0], strict=True):
     mean_coeff, std = vp_marginal(sde, t)
-    plotting.scatter(mean_coeff * dataset[:2000] + std * noise, ax=ax, title=f"x_t at t = {t}")
-    ax.set_xlim(-3, 3)
-    ax.set_ylim(-3, 3)
+    plotting.scatter(mean_coeff * dataset[:2000] + std * noise, ax=ax, title=f"x_t at t = {t}", lim=3.0)
 
 # %% [markdown]
 # ## Exercise 2: from predicted noise to the score
@@ -307,12 +303,9 @@ sample_sde = eqx.filter_jit(euler_maruyama_sampler)
 sde_samples = sample_sde(model, sde, x1, jax.random.key(6), 500)
 
 fig, axes = plt.subplots(1, 3, figsize=(13, 4.3))
-plotting.scatter(x1, ax=axes[0], title="x1 ~ N(0, I)")
-plotting.scatter(sde_samples, ax=axes[1], title="reverse SDE, 500 Euler-Maruyama steps")
-plotting.scatter(fresh_data, ax=axes[2], title="data")
-for ax in axes:
-    ax.set_xlim(-3, 3)
-    ax.set_ylim(-3, 3)
+plotting.scatter(x1, ax=axes[0], title="x1 ~ N(0, I)", lim=3.0)
+plotting.scatter(sde_samples, ax=axes[1], title="reverse SDE, 500 Euler-Maruyama steps", lim=3.0)
+plotting.scatter(fresh_data, ax=axes[2], title="data", lim=3.0)
 
 # %% [markdown]
 # ## Exercise 6: the probability-flow drift
@@ -408,12 +401,9 @@ solution = eqx.filter_jit(solve_probability_flow)(model, sde, x1)
 ode_samples = solution.ys[-1]
 
 fig, axes = plt.subplots(1, 3, figsize=(13, 4.3))
-plotting.scatter(sde_samples, ax=axes[0], title="reverse SDE (Euler-Maruyama)")
-plotting.scatter(ode_samples, ax=axes[1], title="probability-flow ODE (Tsit5)")
-plotting.scatter(fresh_data, ax=axes[2], title="data")
-for ax in axes:
-    ax.set_xlim(-3, 3)
-    ax.set_ylim(-3, 3)
+plotting.scatter(sde_samples, ax=axes[0], title="reverse SDE (Euler-Maruyama)", lim=3.0)
+plotting.scatter(ode_samples, ax=axes[1], title="probability-flow ODE (Tsit5)", lim=3.0)
+plotting.scatter(fresh_data, ax=axes[2], title="data", lim=3.0)
 
 # %% [markdown]
 # ## How good, and how expensive?
@@ -463,9 +453,7 @@ trajectory, trajectory_times = euler_flow_trajectory(model, sde, x1[:500])
 fig, axes = plt.subplots(1, 5, figsize=(18, 3.8))
 for ax, frame in zip(axes, [0, 50, 75, 90, 100], strict=True):
     t = float(trajectory_times[frame])
-    plotting.scatter(trajectory[frame], ax=ax, title=f"t = {t:.3f}", s=4)
-    ax.set_xlim(-3, 3)
-    ax.set_ylim(-3, 3)
+    plotting.scatter(trajectory[frame], ax=ax, title=f"t = {t:.3f}", lim=3.0, s=4)
 
 # %%
 from IPython.display import HTML

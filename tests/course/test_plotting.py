@@ -29,6 +29,8 @@ def test_scatter(getkey):
     assert ax.get_aspect() == 1.0
     np.testing.assert_allclose(ax.collections[0].get_offsets(), samples)
     assert plotting.scatter(samples, ax=ax) is ax
+    framed = plotting.scatter(samples, lim=3.0)
+    assert framed.get_xlim() == (-3.0, 3.0) and framed.get_ylim() == (-3.0, 3.0)
 
 
 def test_plot_log_density():
