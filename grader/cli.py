@@ -1,4 +1,4 @@
-"""The `grader` command: `grader status`, `grader sync`."""
+"""The `grader` command: `grader status`, `grader sync`, `grader nbgrader build|validate`."""
 
 from __future__ import annotations
 
@@ -61,6 +61,30 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_nbgrader_build(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from grader.nbgrader_course import build
+
+    for line in build(Path(args.course), args.tracks or paths.tracks()):
+        print(line)
+    print(f"Next: cd {args.course} && nbgrader generate_assignment TRACK (see the README's instructor guide).")
+    return 0
+
+
+def cmd_nbgrader_validate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from grader.nbgrader_course import validate
+
+    failed = False
+    for notebook in args.notebooks:
+        problems = validate(Path(notebook))
+        failed = failed or bool(problems)
+        print("\n\n".join(problems) if problems else f"{notebook}: all tests pass.")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grader", description="Course tooling for students and instructors.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -74,6 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("tracks", nargs="*", help="only these tracks")
     sync.add_argument("--check", action="store_true", help="change nothing; exit 1 if anything is stale")
     sync.set_defaults(run=cmd_sync)
+
+    nbgrader = commands.add_parser("nbgrader", help="run the course with nbgrader")
+    nbgrader_commands = nbgrader.add_subparsers(dest="nbgrader_command", required=True)
+    build = nbgrader_commands.add_parser(
+        "build", help="write an nbgrader course directory (config + source notebooks) from solutions/")
+    build.add_argument("tracks", nargs="*", help="tracks to make assignments of (default: all)")
+    build.add_argument("--course", required=True, help="the nbgrader course directory to write into")
+    build.set_defaults(run=cmd_nbgrader_build)
+    validate = nbgrader_commands.add_parser(
+        "validate", help="like `nbgrader validate`, but exits 1 when a test fails")
+    validate.add_argument("notebooks", nargs="+", help="notebooks to run and check")
+    validate.set_defaults(run=cmd_nbgrader_validate)
     return parser
 
 

@@ -33,13 +33,13 @@ def to_percent(notebook: nbformat.NotebookNode) -> str:
 
 
 def to_ipynb(notebook: nbformat.NotebookNode) -> str:
-    """Notebook JSON without outputs, with stable cell ids (the exercise name where there is one)."""
+    """Notebook JSON without outputs, with stable cell ids (nbgrader's `grade_id` where there is one)."""
     import jupytext
     import nbformat
 
     notebook = nbformat.from_dict(notebook)
     for index, cell in enumerate(notebook.cells):
-        cell.id = exercise_name(cell) or f"cell-{index}"
+        cell.id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"cell-{index}"
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None

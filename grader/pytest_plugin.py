@@ -5,6 +5,8 @@
   (so `--exercise forward_noise` runs just that one); `@pytest.mark.points(n)` its worth.
 - Failures in students' code are reported in a few lines, not a long traceback.
 - `--grader-report FILE` writes every test's outcome as JSON (used by `grader status`).
+- Run in-process by `grader.suites`, the `submission` fixture can instead see a notebook's
+  live namespace (nbgrader's autograder cells), handed over in `config.stash`.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from grader import paths, submissions
 from grader.checks import CheckFailed
+
+NOTEBOOK_NAMESPACE = pytest.StashKey[dict]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -80,11 +85,16 @@ def target_root(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture
-def submission(request: pytest.FixtureRequest, target_root: Path) -> submissions.Namespace:
+def submission(request: pytest.FixtureRequest, target_root: Path) -> Iterator[submissions.Namespace]:
     """The target's script for this test file; other exercises are filled from the reference."""
     track, stem = paths.script_of_test(request.path)
+    namespace = request.config.stash.get(NOTEBOOK_NAMESPACE, None)
+    if namespace is not None:
+        with submissions.notebook_submission(namespace, track, stem, exercise_of(request.node)) as live:
+            yield live
+        return
     path = submissions.script_path(target_root, track, stem)
-    return submissions.submission(path, track, stem, exercise_of(request.node))
+    yield submissions.submission(path, track, stem, exercise_of(request.node))
 
 
 @pytest.fixture
@@ -132,7 +142,17 @@ def rng(request: pytest.FixtureRequest):
 
 
 def _in_submission(entry) -> bool:
-    return entry.frame.f_globals.get("__name__", "").startswith("submission_")
+    """A frame of student code: a loaded script, or a notebook's own cells."""
+    name = entry.frame.f_globals.get("__name__", "")
+    return name.startswith("submission_") or name == "__main__"
+
+
+def _where(entry) -> str:
+    """`file:line` of a traceback entry; a notebook cell's code has no file worth naming."""
+    path = Path(str(entry.path))
+    if path.parent.name.startswith("ipykernel_"):
+        return f"your notebook cell, line {entry.lineno + 1}"
+    return f"{paths.relative(path)}:{entry.lineno + 1}"
 
 
 def short_failure(excinfo: pytest.ExceptionInfo) -> str | None:
@@ -142,14 +162,12 @@ def short_failure(excinfo: pytest.ExceptionInfo) -> str | None:
     student_frames = [entry for entry in excinfo.traceback if _in_submission(entry)]
     if not student_frames:
         return None
-    last = student_frames[-1]
-    location = f"{paths.relative(Path(str(last.path)))}:{last.lineno + 1}"
+    location = _where(student_frames[-1])
     if excinfo.errisinstance(NotImplementedError):
         return f"TODO ({location}): {excinfo.value}"
     lines = [f"Your code raised {excinfo.typename}: {excinfo.value}"]
     for entry in student_frames[-3:]:
-        where = f"{paths.relative(Path(str(entry.path)))}:{entry.lineno + 1}"
-        lines.append(f"  {where} in {entry.frame.code.name}: {str(entry.statement).strip()}")
+        lines.append(f"  {_where(entry)} in {entry.frame.code.name}: {str(entry.statement).strip()}")
     return "\n".join(lines)
 
 
@@ -162,15 +180,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             report.longrepr = short
         todo = call.excinfo.errisinstance(NotImplementedError) and short is not None
         report.user_properties.append(("todo", todo))
+        report.user_properties.append(("brief", short is not None))
+        report.user_properties.append(("error", call.excinfo.typename))
     report.user_properties.append(("exercise", exercise_of(item)))
     report.user_properties.append(("points", points_of(item)))
     return report
 
 
 class Recorder:
-    """Collects every test's outcome and writes them as JSON at the end of the session."""
+    """Collects every test's outcome (and writes them as JSON at the end, given a destination)."""
 
-    def __init__(self, destination: Path):
+    def __init__(self, destination: Path | None):
         self.destination = destination
         self.results: dict[str, dict] = {}
 
@@ -179,15 +199,20 @@ class Recorder:
         record = self.results.setdefault(report.nodeid, {
             "nodeid": report.nodeid, "exercise": props.get("exercise"),
             "points": props.get("points", 0.0), "outcome": "passed", "todo": False, "message": "",
+            "brief": False, "error": "",
         })
         if report.failed:
             record["outcome"] = "failed"
             record["todo"] = record["todo"] or bool(props.get("todo"))
-            record["message"] = record["message"] or str(report.longrepr)
+            if not record["message"]:  # the first failure (call or teardown) explains the test
+                record["message"] = str(report.longrepr)
+                record["brief"], record["error"] = bool(props.get("brief")), props.get("error", "")
         elif report.skipped and record["outcome"] == "passed":
             record["outcome"] = "skipped"
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.destination is None:
+            return
         self.destination.parent.mkdir(parents=True, exist_ok=True)
         partial = self.destination.with_name(self.destination.name + ".partial")
         partial.write_text(json.dumps(list(self.results.values()), indent=1), encoding="utf-8")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,26 +20,27 @@ class MissingDefinition(CheckFailed):
 
 
 class Namespace:
-    """Attribute access to a loaded script, with a helpful error for a missing name."""
+    """Attribute access to a student's definitions, with a helpful error for a missing name."""
 
-    def __init__(self, loaded: LoadedScript):
-        self._loaded = loaded
+    def __init__(self, values: Mapping[str, Any], where: str, problems: list[str] | None = None):
+        self._values, self._where, self._problems = values, where, problems or []
 
-    @property
-    def path(self) -> Path:
-        return self._loaded.path
+    @classmethod
+    def of_script(cls, loaded: LoadedScript) -> Namespace:
+        return cls(loaded.module.__dict__, paths.relative(loaded.path), loaded.problems)
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
         try:
-            return getattr(self._loaded.module, name)
-        except AttributeError:
-            where = paths.relative(self._loaded.path)
-            lines = [f"`{name}` is not defined in {where}."]
-            if self._loaded.problems:
+            return self._values[name]
+        except KeyError:
+            lines = [f"`{name}` is not defined in {self._where}."]
+            if self._problems:
                 lines.append("Loading the script went wrong here:")
-                lines += [f"  {problem}" for problem in self._loaded.problems]
+                lines += [f"  {problem}" for problem in self._problems]
             else:
-                lines.append(f"Did you rename or delete the cell that defines `{name}`?")
+                lines.append(f"Did you run, rename or delete the cell that defines `{name}`?")
             raise MissingDefinition("\n".join(lines)) from None
 
 
@@ -77,7 +80,7 @@ def reference_exercises(track: str, stem: str) -> tuple[percent.Exercise, ...]:
 
 @functools.cache
 def reference(track: str, stem: str) -> Namespace:
-    return Namespace(load_script(paths.SOLUTIONS / track / f"{stem}.py"))
+    return Namespace.of_script(load_script(paths.SOLUTIONS / track / f"{stem}.py"))
 
 
 def submission(path: Path, track: str, stem: str, exercise: str | None = None) -> Namespace:
@@ -85,15 +88,39 @@ def submission(path: Path, track: str, stem: str, exercise: str | None = None) -
     return _submission(path, path.stat().st_mtime_ns, track, stem, exercise)
 
 
+def reference_overrides(track: str, stem: str, exercise: str | None) -> dict[str, Any]:
+    """The reference's definitions for every exercise of the script except `exercise`."""
+    if exercise is None:
+        return {}
+    known = {e.name for e in reference_exercises(track, stem)}
+    if exercise not in known:
+        raise KeyError(f"{track}/{stem} has no exercise {exercise!r} (it has: {sorted(known)})")
+    ref = reference(track, stem)
+    return {
+        name: getattr(ref, name)
+        for other in reference_exercises(track, stem) if other.name != exercise
+        for name in other.names
+    }
+
+
 @functools.cache
 def _submission(path: Path, _mtime: int, track: str, stem: str, exercise: str | None) -> Namespace:
-    overrides = {}
-    if exercise is not None:
-        ref = reference(track, stem)
-        known = {e.name for e in reference_exercises(track, stem)}
-        if exercise not in known:
-            raise KeyError(f"{track}/{stem} has no exercise {exercise!r} (it has: {sorted(known)})")
-        for other in reference_exercises(track, stem):
-            if other.name != exercise:
-                overrides.update({name: getattr(ref, name) for name in other.names})
-    return Namespace(load_script(path, overrides=overrides))
+    return Namespace.of_script(load_script(path, overrides=reference_overrides(track, stem, exercise)))
+
+
+@contextlib.contextmanager
+def notebook_submission(namespace: dict[str, Any], track: str, stem: str, exercise: str | None) -> Iterator[Namespace]:
+    """A running notebook's globals as a submission, the other exercises swapped for the reference's.
+
+    The swap is made in place (the student's functions look their helpers up in these very
+    globals) and undone on exit, so the notebook carries on with its own code.
+    """
+    overrides = reference_overrides(track, stem, exercise)
+    saved = {name: namespace[name] for name in overrides if name in namespace}
+    namespace.update(overrides)
+    try:
+        yield Namespace(namespace, f"the notebook {stem}.ipynb")
+    finally:
+        for name in overrides:
+            namespace.pop(name, None)
+        namespace.update(saved)
