@@ -1,4 +1,4 @@
-"""The `grader` command: `grader status`, `grader sync`, `grader nbgrader build|validate`."""
+"""The `grader` command: status, check, grade, gradescope, solutions-branch, sync, nbgrader."""
 
 from __future__ import annotations
 
@@ -61,6 +61,38 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from grader.checking import check
+
+    track, _, exercise = args.what.partition("/")
+    lines, passing = check(track, exercise or None, args.target)
+    for line in lines:
+        print(line)
+    return 0 if passing else 1
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from grader.grading import grade_all
+    from grader.sandbox import Limits
+
+    console = Console()
+    limits = Limits(per_test_s=args.test_timeout, total_s=args.timeout, memory_mb=args.memory)
+    out = Path(args.out)
+    grades = grade_all([Path(folder) for folder in args.submissions], out, tracks=args.track or None,
+                       jobs=args.jobs, force=args.force, limits=limits, log=lambda line: console.print(line))
+    table = Table(title=f"Grades (details in {out}/<student>/)")
+    for column in ("student", "tracks", "score", "seconds"):
+        table.add_column(column, justify="right" if column in ("score", "seconds") else "left")
+    for grade in grades:
+        table.add_row(grade.student, ", ".join(grade.tracks), f"{grade.score:g} / {grade.max_score:g}",
+                      f"{grade.seconds:.1f}")
+    console.print(table)
+    console.print(f"Wrote {out / 'grades.csv'}.")
+    return 0
+
+
 def cmd_nbgrader_build(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -99,6 +131,24 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--check", action="store_true", help="change nothing; exit 1 if anything is stale")
     sync.set_defaults(run=cmd_sync)
 
+    check = commands.add_parser("check", help="run the visible tests of a track (or one exercise), briefly")
+    check.add_argument("what", metavar="TRACK[/EXERCISE]", help="e.g. diffusion or diffusion/reverse_step")
+    check.add_argument("--target", default="exercises", help="exercises (default), solutions, or a folder")
+    check.set_defaults(run=cmd_check)
+
+    grade = commands.add_parser("grade", help="grade submissions with the hidden tests, in a sandbox")
+    grade.add_argument("submissions", nargs="+",
+                       help="folders laid out like exercises/, or folders of them (one per student)")
+    grade.add_argument("--track", action="append", help="grade only this track (repeatable; default: "
+                       "the tracks each submission has files for)")
+    grade.add_argument("-j", "--jobs", type=int, default=2, help="submissions graded at once (default 2)")
+    grade.add_argument("--out", default="grades", help="where results go (default ./grades)")
+    grade.add_argument("--force", action="store_true", help="grade again what was graded already")
+    grade.add_argument("--test-timeout", type=float, default=120.0, help="seconds per test (default 120)")
+    grade.add_argument("--timeout", type=float, default=900.0, help="seconds per submission (default 900)")
+    grade.add_argument("--memory", type=int, default=4096, help="memory limit per submission in MB (default 4096)")
+    grade.set_defaults(run=cmd_grade)
+
     nbgrader = commands.add_parser("nbgrader", help="run the course with nbgrader")
     nbgrader_commands = nbgrader.add_subparsers(dest="nbgrader_command", required=True)
     build = nbgrader_commands.add_parser(
@@ -117,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, ValueError) as error:
         print(f"grader: {error}", file=sys.stderr)
         return 2
 

@@ -17,7 +17,7 @@ Nothing is written to stderr: nbgrader gives a cell with stderr output zero poin
 
 from __future__ import annotations
 
-from grader import suites
+from grader import reports, suites
 
 
 class ExerciseNotPassing(Exception):
@@ -48,14 +48,10 @@ def _score(exercise: str, outcomes: list[suites.Outcome]) -> float:
         mark = "passed" if outcome.passed else "FAILED"
         print(f"  [{mark}] {outcome.name} ({_points(outcome.points)})")
         if not outcome.passed:
-            print("    " + hidden_safe_message(outcome).replace("\n", "\n    "))
+            message = reports.safe_message(outcome.message, brief=outcome.brief, error=outcome.error)
+            print("    " + message.replace("\n", "\n    "))
     print(f"{exercise}: {earned:g} of {_points(total)}")
     return earned
-
-
-def hidden_safe_message(outcome: suites.Outcome) -> str:
-    """What a student may see of a hidden test's failure: never pytest's report, which quotes the test."""
-    return outcome.message if outcome.brief else f"The check failed with {outcome.error or 'an error'}."
 
 
 def _points(n: float) -> str:

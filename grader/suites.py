@@ -77,11 +77,16 @@ def _pytest(file: Path, args: list[str], namespace: dict | None = None) -> tuple
     return recorder, settings
 
 
+def collect(file: Path) -> list[pytest.Item]:
+    """The tests of a file (one per parametrised case), without running them."""
+    _, settings = _pytest(file, ["--collect-only"])
+    return settings.collected
+
+
 def points_by_exercise(file: Path) -> dict[str, float]:
     """Each exercise's total points in a test file (parametrised tests count once per case)."""
-    _, settings = _pytest(file, ["--collect-only"])
     totals: dict[str, float] = {}
-    for item in settings.collected:
+    for item in collect(file):
         if exercise_of(item) is not None:
             totals[exercise_of(item)] = totals.get(exercise_of(item), 0.0) + points_of(item)
     return totals
