@@ -19,7 +19,8 @@ def check(track: str, exercise: str | None = None, target: str = "exercises") ->
              for script in scripts
              for item in suites.collect(suites.test_file(track, script.stem, "visible"))
              if exercise is None or exercise_of(item) == exercise]
-    results = sandbox.run_tests([nodeid for *_, nodeid in tests], root, sandbox.Limits(per_test_s=60, total_s=300))
+    results = sandbox.run_tests([nodeid for *_, nodeid in tests], root, sandbox.Limits(per_test_s=60, total_s=300),
+                                group_of={nodeid: f"{stem}::{ex}" for stem, ex, nodeid in tests})
     lines, all_passing = [], True
     for script in scripts:
         for name in [e.name for e in percent.exercises(script)]:

@@ -127,8 +127,10 @@ def assert_no_key_reuse(fn: Callable, *args: Any, call: str) -> Any:
 
 
 def assert_different(a: Any, b: Any, *, call: str, why: str) -> None:
-    """`a` and `b` differ somewhere (e.g. results for two different keys)."""
+    """`a` and `b` are finite and differ somewhere (e.g. results for two different keys)."""
     __tracebackhide__ = True
+    assert_finite(a, call=call)
+    assert_finite(b, call=call)
     if all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)):
         fail(f"{call}: {why}")
 

@@ -123,7 +123,8 @@ def grade(submission: Submission, tracks: list[str], limits: sandbox.Limits) -> 
     """Run the hidden suites of `tracks` on one submission and score them."""
     start = time.monotonic()
     tests = [test for track in tracks for test in hidden_tests(track)]
-    results = sandbox.run_tests([t.nodeid for t in tests], submission.root, limits)
+    groups = {t.nodeid: f"{t.script}::{t.exercise}" for t in tests}
+    results = sandbox.run_tests([t.nodeid for t in tests], submission.root, limits, group_of=groups)
     rows = []
     for test in tests:
         result = results[test.nodeid]

@@ -22,6 +22,7 @@ from pathlib import Path
 from grader import notebooks, paths, percent
 
 _CONSTANT = re.compile(r"^_?[A-Z][A-Za-z0-9_]*$")
+PROBLEMS = "__grader_problems__"
 
 
 class NotebookNewerWarning(UserWarning):
@@ -113,6 +114,7 @@ def load_script(path: Path, *, overrides: Mapping[str, object] | None = None) ->
                     f"{type(error).__name__} at line {statement.lineno}: {error}"
                 )
     module.__dict__.update(overrides or {})
+    module.__dict__[PROBLEMS] = loaded.problems  # for error reports on the student's functions
     return loaded
 
 

@@ -21,6 +21,7 @@ import pytest
 
 from grader import paths, submissions
 from grader.checks import CheckFailed
+from grader.loader import PROBLEMS
 
 NOTEBOOK_NAMESPACE = pytest.StashKey[dict]()
 
@@ -162,12 +163,17 @@ def short_failure(excinfo: pytest.ExceptionInfo) -> str | None:
     student_frames = [entry for entry in excinfo.traceback if _in_submission(entry)]
     if not student_frames:
         return None
-    location = _where(student_frames[-1])
+    last = student_frames[-1]
+    location = _where(last)
     if excinfo.errisinstance(NotImplementedError):
         return f"TODO ({location}): {excinfo.value}"
     lines = [f"Your code raised {excinfo.typename}: {excinfo.value}"]
     for entry in student_frames[-3:]:
         lines.append(f"  {_where(entry)} in {entry.frame.code.name}: {str(entry.statement).strip()}")
+    problems = last.frame.f_globals.get(PROBLEMS)
+    if problems:  # e.g. a failed import is why a name is undefined
+        lines.append("Loading the script went wrong here, which may be why:")
+        lines += [f"  {problem}" for problem in problems]
     return "\n".join(lines)
 
 

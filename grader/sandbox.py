@@ -121,8 +121,15 @@ def _parse(line: bytes, token: str) -> dict | None:
     return message
 
 
-def run_tests(nodeids: list[str], target: Path, limits: Limits = Limits()) -> dict[str, Result]:
-    """Run the given tests (ids relative to the repository) against `target`; a Result for each."""
+def run_tests(nodeids: list[str], target: Path, limits: Limits = Limits(),
+              group_of: dict[str, str] | None = None) -> dict[str, Result]:
+    """Run the given tests (ids relative to the repository) against `target`; a Result for each.
+
+    When the process stops (crash, exit, time limit) in a test, the other tests of its group
+    (`group_of`, e.g. its exercise; by default its file) are not run but failed with the
+    same reason: the same code would most likely stop it again, once per test.
+    """
+    group_of = group_of or {n: n.split("::")[0] for n in nodeids}
     results: dict[str, Result] = {}
     remaining = list(nodeids)
     deadline = time.monotonic() + limits.total_s
@@ -132,6 +139,9 @@ def run_tests(nodeids: list[str], target: Path, limits: Limits = Limits()) -> di
             results.update(found)
             if stopped_in is not None:
                 results[stopped_in] = Result(stopped_in, False, why)
+                note = f"Not run: the process stopped in an earlier test of this exercise.\n{why}"
+                results.update({n: Result(n, False, note) for n in remaining
+                                if group_of[n] == group_of[stopped_in] and n not in results})
             remaining = [n for n in remaining if n not in results]
             if remaining and (stopped_in is None or time.monotonic() >= deadline):
                 # The child stopped outside any test (collection, start-up) or time is up: no retry.

@@ -1,0 +1,112 @@
+"""`grader grade` on a folder of small bad submissions: every failure mode gets its deserved score."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from grader import grading
+from grader.grading import grade_all
+from grader.sandbox import Limits
+
+BAD = Path(__file__).parent / "bad_submissions"
+LIMITS = Limits(per_test_s=15, total_s=300, memory_mb=3072)
+LANGEVIN = {"mixture_score": 3, "langevin_step": 3, "langevin_sampler": 4}  # points, from the hidden suite
+
+# case: (points on 01_langevin, words in the reason given for langevin_step's first failing test)
+CASES = {  # the submissions are percent scripts, cells marked `# %%`, as students hand them in
+    "good": (10, None),
+    "syntax_error": (7, "SyntaxError at line"),
+    "missing_function": (7, "`mixture_score` is not defined"),
+    "wrong_shape": (8, "shape"),  # it does use its key: 1 of langevin_step's 3 points
+    "nan": (7, "NaN"),
+    "exception_at_import": (7, "ImportError at line 3"),
+    "sys_exit": (7, "SystemExit"),
+    "os_exit": (7, "ended the test process"),
+    "infinite_loop": (7, "more than 15 s"),
+    "memory_hog": (7, "MemoryError"),
+    "cheater": (0, None),
+    "renamed_file": (0, "01_langevin.py (or .ipynb) is missing"),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    submissions = tmp_path_factory.mktemp("submissions")
+    shutil.copytree(BAD, submissions, dirs_exist_ok=True)
+    out = tmp_path_factory.mktemp("grades")
+    grades = grade_all([submissions], out, tracks=["diffusion"], jobs=2, limits=LIMITS, progress=False)
+    return {grade.student: grade for grade in grades}, out
+
+
+def langevin_points(grade: grading.Grade) -> float:
+    return sum(row["score"] for row in grade.exercises() if row["script"] == "01_langevin")
+
+
+def test_the_exercise_points_are_what_these_cases_assume():
+    tests = [t for t in grading.hidden_tests("diffusion") if t.script == "01_langevin"]
+    assert {name: sum(t.points for t in tests if t.exercise == name) for name in LANGEVIN} == LANGEVIN
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES)
+def test_each_failure_mode_gets_its_deserved_score_and_a_reason(graded, case):
+    grades, _ = graded
+    expected, reason = CASES[case]
+    grade = grades[case]
+    assert langevin_points(grade) == expected
+    assert grade.score == expected  # the track's other scripts are missing: zero
+    if reason is not None:
+        messages = [t["message"] for t in grade.tests if t["script"] == "01_langevin" and not t["passed"]]
+        assert any(reason in message for message in messages), messages
+
+
+@pytest.mark.slow
+def test_the_cheater_gains_nothing(graded):
+    grades, out = graded
+    result = json.loads((out / "cheater" / "result.json").read_text())
+    assert result["score"] == 0 == json.loads((out / "cheater" / "results.json").read_text())["score"]
+    messages = " ".join(t["message"] for t in grades["cheater"].tests)
+    assert "replaced part of the grader (grader.checks.assert_close)" in messages
+
+
+@pytest.mark.slow
+def test_reports_for_the_class(graded):
+    grades, out = graded
+    rows = (out / "grades.csv").read_text().splitlines()
+    assert rows[0] == "student,diffusion,score,max_score"
+    assert sorted(row.split(",")[0] for row in rows[1:]) == sorted(CASES)
+    assert "good,10,10,62" in rows
+    gradescope = json.loads((out / "nan" / "results.json").read_text())
+    assert gradescope["score"] == 7 and len(gradescope["tests"]) == len(grading.hidden_tests("diffusion"))
+    assert set(gradescope["tests"][0]) == {"name", "score", "max_score", "output", "visibility"}
+    for case in CASES:
+        feedback = (out / case / "feedback.md").read_text()
+        assert "def test_" not in feedback and "assert_close(" not in feedback  # no hidden test code
+    assert "| diffusion/01_langevin: `langevin_step` | 0 / 3 |" in (out / "nan" / "feedback.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_rerun_skips_what_is_done_and_regrades_what_changed(tmp_path):
+    submissions = tmp_path / "class"
+    for name in ("good", "nan"):
+        shutil.copytree(BAD / name, submissions / name)
+    out = tmp_path / "grades"
+    first = {g.student: g for g in grade_all([submissions], out, tracks=["diffusion"], limits=LIMITS,
+                                             progress=False)}
+    stamps = {name: (out / name / "result.json").stat().st_mtime_ns for name in first}
+
+    (out / "nan" / "result.json").unlink()  # as if the run had been interrupted before "nan" was saved
+    again = {g.student: g for g in grade_all([submissions], out, tracks=["diffusion"], limits=LIMITS,
+                                             progress=False)}
+    assert (out / "good" / "result.json").stat().st_mtime_ns == stamps["good"]  # skipped
+    assert again["nan"].tests == first["nan"].tests  # regraded, to the same result: grades are deterministic
+
+    shutil.copy(BAD / "good" / "01_langevin.py", submissions / "nan" / "01_langevin.py")  # the student fixed it
+    fixed = {g.student: g for g in grade_all([submissions], out, tracks=["diffusion"], limits=LIMITS,
+                                             progress=False)}
+    assert fixed["nan"].score == 10
+    assert (out / "good" / "result.json").stat().st_mtime_ns == stamps["good"]
