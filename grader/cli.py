@@ -93,6 +93,28 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gradescope(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from grader.gradescope import build_zip
+
+    zip_path = build_zip(Path(args.out), args.track or [])
+    print(f"Wrote {zip_path}: upload it as the autograder of a Gradescope programming assignment.")
+    return 0
+
+
+def cmd_solutions_branch(args: argparse.Namespace) -> int:
+    from grader.solutions_branch import BRANCH, update
+
+    commit = update(base=args.base)
+    if commit is None:
+        print(f"The {BRANCH} branch is up to date.")
+    else:
+        print(f"{BRANCH} is now {commit[:12]}. See the answers with `git checkout {BRANCH}`, or next to your "
+              f"work with `git worktree add ../answers {BRANCH}`.")
+    return 0
+
+
 def cmd_nbgrader_build(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -149,6 +171,17 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--memory", type=int, default=4096, help="memory limit per submission in MB (default 4096)")
     grade.set_defaults(run=cmd_grade)
 
+    gradescope = commands.add_parser("gradescope", help="build the Gradescope autograder zip")
+    gradescope.add_argument("--track", action="append", help="the track(s) the assignment grades (default: "
+                            "whatever tracks each submission has files for)")
+    gradescope.add_argument("--out", default="autograder.zip", help="where to write the zip")
+    gradescope.set_defaults(run=cmd_gradescope)
+
+    branch = commands.add_parser("solutions-branch",
+                                 help="create or update the `solutions` git branch: exercises/ with the answers")
+    branch.add_argument("--base", default="HEAD", help="the commit to build it from (default HEAD)")
+    branch.set_defaults(run=cmd_solutions_branch)
+
     nbgrader = commands.add_parser("nbgrader", help="run the course with nbgrader")
     nbgrader_commands = nbgrader.add_subparsers(dest="nbgrader_command", required=True)
     build = nbgrader_commands.add_parser(
@@ -167,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
         print(f"grader: {error}", file=sys.stderr)
         return 2
 

@@ -10,16 +10,16 @@ EXERCISES = REPO_ROOT / "exercises"
 HIDDEN_TESTS = Path(__file__).resolve().parent / "hidden"
 
 
-def tracks() -> list[str]:
+def tracks(solutions: Path = SOLUTIONS) -> list[str]:
     """Names of the tracks that have reference solutions, in alphabetical order."""
-    return sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir() and any(p.glob("[0-9]*.py")))
+    return sorted(p.name for p in solutions.iterdir() if p.is_dir() and any(p.glob("[0-9]*.py")))
 
 
-def solution_scripts(track: str) -> list[Path]:
+def solution_scripts(track: str, solutions: Path = SOLUTIONS) -> list[Path]:
     """The reference scripts of a track, `NN_topic.py`, in course order."""
-    folder = SOLUTIONS / track
+    folder = solutions / track
     if not folder.is_dir():
-        known = ", ".join(tracks()) or "none"
+        known = ", ".join(tracks(solutions)) or "none"
         raise FileNotFoundError(f"No track named {track!r} (known tracks: {known}).")
     return sorted(folder.glob("[0-9]*.py"))
 
