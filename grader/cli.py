@@ -31,7 +31,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             table.add_section()
             table.add_row(f"[bold]{row.track}/{row.script}[/bold]", "", "", "")
         style = STYLE[row.state]
-        note = row.hint if row.state == "failing" else ""
+        note = row.hint.splitlines()[0] if row.state == "failing" else ""
         table.add_row(f"  {row.exercise}", f"[{style}]{row.state}[/{style}]", f"{row.passed}/{row.total}", note)
     console.print(table)
     done = sum(row.state == "passing" for row in board)
@@ -200,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
+    except KeyboardInterrupt:
+        return 130
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         print(f"grader: {error}", file=sys.stderr)
         return 2

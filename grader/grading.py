@@ -20,6 +20,11 @@ from pathlib import Path
 
 from grader import paths, reports, sandbox, suites
 
+# Equinox's runtime errors (in diffrax solves, say) become NaN, which the checks report;
+# without the host callbacks that raise them, JAX can cache those programs on disk, which
+# makes grading a class several seconds faster per submission.
+GRADING_ENV = {"EQX_ON_ERROR": "nan"}
+
 
 @dataclass(frozen=True)
 class HiddenTest:
@@ -124,7 +129,7 @@ def grade(submission: Submission, tracks: list[str], limits: sandbox.Limits) -> 
     start = time.monotonic()
     tests = [test for track in tracks for test in hidden_tests(track)]
     groups = {t.nodeid: f"{t.script}::{t.exercise}" for t in tests}
-    results = sandbox.run_tests([t.nodeid for t in tests], submission.root, limits, group_of=groups)
+    results = sandbox.run_tests([t.nodeid for t in tests], submission.root, limits, group_of=groups, env=GRADING_ENV)
     rows = []
     for test in tests:
         result = results[test.nodeid]
@@ -163,10 +168,11 @@ def grade_all(folders: list[Path], out: Path, *, tracks: list[str] | None = None
     """Grade every submission found in `folders` (skipping those already graded), write grades.csv.
 
     A submission the grader itself fails on is reported through `log` and left ungraded (a
-    re-run tries it again); the others carry on.
+    re-run tries it again); the others carry on. On Ctrl-C the running children are
+    stopped; what was graded is kept, and a re-run goes on from there.
     """
     limits = limits or sandbox.Limits()
-    from concurrent.futures import ThreadPoolExecutor, as_completed
+    from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 
     from rich.progress import Progress
 
@@ -180,17 +186,30 @@ def grade_all(folders: list[Path], out: Path, *, tracks: list[str] | None = None
             work.append((submission, wanted))
     for track in {track for _, wanted in work for track in wanted}:
         hidden_tests(track)  # collect once, before the threads start
-    with Progress(disable=not progress, transient=True) as bar, ThreadPoolExecutor(max_workers=jobs) as pool:
-        task = bar.add_task("grading", total=len(work))
-        futures = {pool.submit(grade, submission, wanted, limits): submission for submission, wanted in work}
-        for future in as_completed(futures):
-            bar.advance(task)
-            try:
-                done = future.result()
-            except Exception as error:  # a bug of ours must not cost the other students their grades
-                log(f"could not grade {futures[future].student}: {type(error).__name__}: {error}")
-                continue
-            save(done, out)
-            grades.append(done)
-    write_atomically(out / "grades.csv", reports.grades_csv(grades))
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
+        with Progress(disable=not progress, transient=True) as bar:
+            task = bar.add_task("grading", total=len(work))
+            futures = {}
+            for position, (submission, wanted) in enumerate(work):
+                futures[pool.submit(grade, submission, wanted, limits)] = submission
+                if position == 0 and len(work) > 1:  # grade one alone first: it fills JAX's compilation
+                    wait(futures)                     # cache, so the others find the reference compiled
+            for future in as_completed(futures):
+                bar.advance(task)
+                try:
+                    done = future.result()
+                except Exception as error:  # a bug of ours must not cost the other students their grades
+                    log(f"could not grade {futures[future].student}: {type(error).__name__}: {error}")
+                    continue
+                save(done, out)
+                grades.append(done)
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        sandbox.stop_all()
+        log(f"Interrupted: {len(grades)} of {len(grades) + len(work)} graded and saved; run again to go on.")
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        write_atomically(out / "grades.csv", reports.grades_csv(grades))
     return sorted(grades, key=lambda g: g.student)

@@ -75,14 +75,12 @@ def load_script(path: Path, *, overrides: Mapping[str, object] | None = None) ->
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{paths.relative(path)} does not exist.")
-    if path.suffix == ".ipynb":
-        try:
-            text = notebooks.to_percent(notebooks.read_notebook(path))
-        except Exception as error:  # not JSON, not a notebook: say so, lose nothing
-            raise ValueError(f"{paths.relative(path)} is not a readable notebook: {error}") from None
+    if path.suffix == ".ipynb":  # read as JSON: importing Jupytext would cost seconds per process
+        cells = percent.notebook_cells(path)  # ValueError if it is not a notebook: say so, lose nothing
     else:
-        text = path.read_text(encoding="utf-8")
+        cells = percent.read_cells(path.read_text(encoding="utf-8"))
 
+    text = "\n".join(cell.source for cell in cells)
     digest = hashlib.sha1(f"{path}:{text}:{sorted(overrides or {})}".encode()).hexdigest()[:12]
     module = types.ModuleType(f"submission_{path.stem}_{digest}")
     module.__file__ = str(path)
@@ -90,7 +88,7 @@ def load_script(path: Path, *, overrides: Mapping[str, object] | None = None) ->
     loaded = LoadedScript(path, module)
 
     flags = 0
-    for cell in percent.read_cells(text):
+    for cell in cells:
         first_line = cell.first_line
         try:
             tree = ast.parse(cell.source, filename=str(path))

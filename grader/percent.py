@@ -1,4 +1,4 @@
-"""Cells of a Jupytext percent script, read without importing Jupyter (fast, for tests).
+"""Cells of a Jupytext percent script or a notebook, read without importing Jupyter (fast, for tests).
 
 A cell starts at a line `# %%`; a solution cell carries its nbgrader metadata there:
 `# %% nbgrader={"grade_id": "forward_noise", "solution": true, ...}`.
@@ -37,6 +37,28 @@ def read_cells(text: str) -> list[Cell]:
         chunks[-1][1].append(line)
     return [Cell(first, "\n".join(lines), _nbgrader_metadata(lines[0] if lines else ""))
             for first, lines in chunks]
+
+
+def notebook_cells(path: Path) -> list[Cell]:
+    """The code cells of a notebook, numbered as in the percent script Jupytext would write.
+
+    IPython magics and shell escapes (`%matplotlib`, `!pip`) become comments, as Jupytext
+    makes them. Raises ValueError for a file that is not a notebook.
+    """
+    try:
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        raw_cells = [c for c in notebook["cells"] if c.get("cell_type") == "code"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not a readable notebook: {error}") from None
+    cells, line = [], 1
+    for raw in raw_cells:
+        source = raw.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        lines = [f"# {text}" if text.lstrip().startswith(("%", "!")) else text for text in source.splitlines()]
+        metadata = raw.get("metadata", {}).get("nbgrader", {})
+        cells.append(Cell(line, "\n".join(["# %%", *lines]), metadata if isinstance(metadata, dict) else {}))
+        line += len(lines) + 2  # the marker line, and a blank line after the cell
+    return cells
 
 
 def _nbgrader_metadata(marker: str) -> dict:

@@ -58,10 +58,11 @@ def use_compilation_cache() -> None:
     """Keep JAX's compiled programs on disk: re-running the tests after an edit is ~3x faster."""
     import jax
 
-    if jax.config.jax_compilation_cache_dir is None:
+    if jax.config.jax_compilation_cache_dir is None:  # else JAX_COMPILATION_CACHE_DIR chose one
         jax.config.update("jax_compilation_cache_dir", str(paths.REPO_ROOT / ".grader" / "jax-cache"))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    # Tests compile many small programs, each quickly: keep them all, not only the slow ones.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def exercise_of(item: pytest.Item) -> str | None:

@@ -8,6 +8,7 @@ the tests that remain, so one bad function costs only its own tests.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -16,12 +17,30 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from grader import paths
 from grader.sandbox_child import CHANNEL_VARIABLE
+
+_running: set[subprocess.Popen] = set()  # children alive now, to stop them all on Ctrl-C
+
+
+_stopping = threading.Event()
+
+
+class Stopped(Exception):
+    """Grading was stopped (Ctrl-C): the results of this run are incomplete and must not be kept."""
+
+
+def stop_all() -> None:
+    """Kill every child still running (each is in its own process group) and start no new one."""
+    _stopping.set()
+    for child in list(_running):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -61,17 +80,18 @@ def _why_it_stopped(returncode: int | None, reason: str | None) -> str:
 
 
 def _run_child(nodeids: list[str], target: Path, limits: Limits, deadline: float,
-               workdir: Path) -> tuple[dict[str, Result], str | None, str, str]:
+               workdir: Path, extra_env: dict[str, str]) -> tuple[dict[str, Result], str | None, str, str]:
     """One child: its results, the test it stopped in (if any), why, and the tail of its output."""
     read_end, write_end = os.pipe()
     token = secrets.token_hex(16)
     env = {**os.environ, CHANNEL_VARIABLE: f"{write_end}:{token}", "COURSE_QUICK": "1", "MPLBACKEND": "Agg",
-           "PYTHONDONTWRITEBYTECODE": "1"}
+           "PYTHONDONTWRITEBYTECODE": "1", **extra_env}
     log = workdir / "child-output.txt"
     with open(log, "wb") as output:
         child = subprocess.Popen(_child_command(nodeids, target, limits.memory_mb), cwd=workdir, env=env,
                                  stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                  pass_fds=(write_end,), start_new_session=True)  # killed as a group
+    _running.add(child)
     os.close(write_end)
     results: dict[str, Result] = {}
     current, started, reason, buffer = None, time.monotonic(), None, b""
@@ -106,6 +126,7 @@ def _run_child(nodeids: list[str], target: Path, limits: Limits, deadline: float
     if child.poll() is None:
         os.killpg(child.pid, signal.SIGKILL)
     child.wait()
+    _running.discard(child)
     tail = log.read_text(errors="replace")[-2000:]
     stopped_in = current if current not in results else None
     return results, stopped_in, _why_it_stopped(child.returncode, reason) if stopped_in else "", tail
@@ -122,12 +143,13 @@ def _parse(line: bytes, token: str) -> dict | None:
 
 
 def run_tests(nodeids: list[str], target: Path, limits: Limits = Limits(),
-              group_of: dict[str, str] | None = None) -> dict[str, Result]:
+              group_of: dict[str, str] | None = None, env: dict[str, str] | None = None) -> dict[str, Result]:
     """Run the given tests (ids relative to the repository) against `target`; a Result for each.
 
     When the process stops (crash, exit, time limit) in a test, the other tests of its group
     (`group_of`, e.g. its exercise; by default its file) are not run but failed with the
-    same reason: the same code would most likely stop it again, once per test.
+    same reason: the same code would most likely stop it again, once per test. `env` adds
+    environment variables for the child.
     """
     group_of = group_of or {n: n.split("::")[0] for n in nodeids}
     results: dict[str, Result] = {}
@@ -135,7 +157,11 @@ def run_tests(nodeids: list[str], target: Path, limits: Limits = Limits(),
     deadline = time.monotonic() + limits.total_s
     with tempfile.TemporaryDirectory(prefix="grader-") as workdir:
         while remaining:
-            found, stopped_in, why, tail = _run_child(remaining, target, limits, deadline, Path(workdir))
+            if _stopping.is_set():
+                raise Stopped("grading was stopped")
+            found, stopped_in, why, tail = _run_child(remaining, target, limits, deadline, Path(workdir), env or {})
+            if _stopping.is_set():  # killed by stop_all(), not by the student's code
+                raise Stopped("grading was stopped")
             results.update(found)
             if stopped_in is not None:
                 results[stopped_in] = Result(stopped_in, False, why)

@@ -110,3 +110,39 @@ def test_a_rerun_skips_what_is_done_and_regrades_what_changed(tmp_path):
                                              progress=False)}
     assert fixed["nan"].score == 10
     assert (out / "good" / "result.json").stat().st_mtime_ns == stamps["good"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_children_keeps_what_is_done_and_a_rerun_goes_on(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    submissions = tmp_path / "class"
+    for name in ("good", "nan", "wrong_shape"):
+        shutil.copytree(BAD / name, submissions / name)
+    out = tmp_path / "grades"
+    command = [sys.executable, "-m", "grader.cli", "grade", str(submissions), "--out", str(out),
+               "--track", "diffusion", "-j", "1"]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while not (out / "good" / "result.json").exists() and time.monotonic() < deadline:  # the first one is done
+        time.sleep(0.2)
+    run.send_signal(signal.SIGINT)
+    output, _ = run.communicate(timeout=30)
+    assert run.returncode == 130, output
+    assert "Interrupted" in output
+    graded = {p.parent.name for p in out.glob("*/result.json")}
+    assert "good" in graded and graded != {"good", "nan", "wrong_shape"}
+    leftovers = subprocess.run(["pgrep", "-f", f"grader.sandbox_child.*{submissions}"], capture_output=True)
+    assert leftovers.stdout == b""  # no child left running
+
+    stamp = (out / "good" / "result.json").stat().st_mtime_ns
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {p.parent.name for p in out.glob("*/result.json")} == {"good", "nan", "wrong_shape"}
+    assert (out / "good" / "result.json").stat().st_mtime_ns == stamp
+    assert "nan,7,7,62" in (out / "grades.csv").read_text()
+    assert not list(out.rglob("*.partial")) and os.path.exists(out / "grades.csv")

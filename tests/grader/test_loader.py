@@ -83,3 +83,17 @@ def test_an_unreadable_notebook_is_a_clear_error(tmp_path):
     path = write(tmp_path, "{ this is not json", name="01_demo.ipynb")
     with pytest.raises(ValueError, match="is not a readable notebook"):
         load_script(path)
+
+
+def test_a_notebook_loads_without_its_magics_and_demos(tmp_path):
+    import nbformat
+
+    cells = [nbformat.v4.new_code_cell("%matplotlib inline\nimport math\n!echo hello"),
+             nbformat.v4.new_markdown_cell("def not_code(): pass"),
+             nbformat.v4.new_code_cell("def double(x):\n    return 2 * x\n\nprint(double(21))")]
+    path = tmp_path / "01_demo.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    loaded = load_script(path)
+    assert loaded.problems == []
+    assert loaded.module.double(4) == 8 and loaded.module.math.pi > 3
+    assert not hasattr(loaded.module, "not_code")
