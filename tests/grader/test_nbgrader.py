@@ -21,7 +21,7 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from grader import nbgrader_course, notebooks, paths, suites
 
-TRACK = "diffusion"
+TRACK = "diffusion"  # tests/test_notebooks.py leaves running its notebooks to this module
 NBGRADER = str(Path(sys.executable).parent / "nbgrader")
 TEST_TIMEOUT_S = 30  # per cell, for the infinite loop below; the course's own default is longer
 
@@ -240,6 +240,17 @@ def test_scores_are_full_zero_and_full_minus_the_wrong_exercise(graded):
     assert totals["reference"] == full
     assert totals["untouched"] == 0
     assert totals["one-wrong"] == full - exercise_points()[WRONG_EXERCISE]
+
+
+@pytest.mark.slow
+def test_the_reference_notebooks_run_top_to_bottom_without_errors(course, graded):
+    for script in paths.solution_scripts(TRACK):
+        notebook = nbformat.read(course / "autograded" / "reference" / TRACK / f"{script.stem}.ipynb", 4)
+        errors = [(cell.source.splitlines()[0], output.get("ename"))
+                  for cell in notebook.cells if cell.cell_type == "code"
+                  for output in cell.outputs if output.output_type == "error"]
+        assert errors == [], f"{script.stem}: {errors}"
+        assert all(cell.execution_count for cell in notebook.cells if cell.cell_type == "code")
 
 
 @pytest.mark.slow
