@@ -10,13 +10,15 @@ EXERCISES = REPO_ROOT / "exercises"
 HIDDEN_TESTS = Path(__file__).resolve().parent / "hidden"
 
 
-def tracks(solutions: Path = SOLUTIONS) -> list[str]:
-    """Names of the tracks that have reference solutions, in alphabetical order."""
+def tracks(solutions: Path | None = None) -> list[str]:
+    """Names of the tracks that have reference solutions (in `solutions/`), in alphabetical order."""
+    solutions = solutions or SOLUTIONS
     return sorted(p.name for p in solutions.iterdir() if p.is_dir() and any(p.glob("[0-9]*.py")))
 
 
-def solution_scripts(track: str, solutions: Path = SOLUTIONS) -> list[Path]:
+def solution_scripts(track: str, solutions: Path | None = None) -> list[Path]:
     """The reference scripts of a track, `NN_topic.py`, in course order."""
+    solutions = solutions or SOLUTIONS
     folder = solutions / track
     if not folder.is_dir():
         known = ", ".join(tracks(solutions)) or "none"
