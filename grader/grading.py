@@ -15,10 +15,11 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from grader import paths, reports, sandbox, suites
+from grader.reports import Grade
 
 # Equinox's runtime errors (in diffrax solves, say) become NaN, which the checks report;
 # without the host callbacks that raise them, JAX can cache those programs on disk, which
@@ -87,28 +88,6 @@ def find_submissions(folders: list[Path]) -> list[Submission]:
     if duplicates:
         raise ValueError(f"Two submissions are named {', '.join(duplicates)}: grade them in separate runs.")
     return found
-
-
-@dataclass
-class Grade:
-    student: str
-    tracks: list[str]
-    score: float
-    max_score: float
-    tests: list[dict] = field(default_factory=list)
-    seconds: float = 0.0
-    fingerprint: str = ""
-
-    def exercises(self) -> list[dict]:
-        """Score per exercise, in course order."""
-        table: dict[tuple, dict] = {}
-        for test in self.tests:
-            key = (test["track"], test["script"], test["exercise"])
-            row = table.setdefault(key, {"track": key[0], "script": key[1], "exercise": key[2],
-                                         "score": 0.0, "max_score": 0.0})
-            row["score"] += test["score"]
-            row["max_score"] += test["points"]
-        return list(table.values())
 
 
 def fingerprint(submission: Submission, tracks: list[str]) -> str:

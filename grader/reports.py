@@ -8,10 +8,31 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
-if TYPE_CHECKING:
-    from grader.grading import Grade
+
+@dataclass
+class Grade:
+    """One student's graded submission: every hidden test's outcome, and the totals."""
+
+    student: str
+    tracks: list[str]
+    score: float
+    max_score: float
+    tests: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    fingerprint: str = ""
+
+    def exercises(self) -> list[dict]:
+        """Score per exercise, in course order."""
+        table: dict[tuple, dict] = {}
+        for test in self.tests:
+            key = (test["track"], test["script"], test["exercise"])
+            row = table.setdefault(key, {"track": key[0], "script": key[1], "exercise": key[2],
+                                         "score": 0.0, "max_score": 0.0})
+            row["score"] += test["score"]
+            row["max_score"] += test["points"]
+        return list(table.values())
 
 
 def safe_message(message: str, *, brief: bool, error: str = "") -> str:

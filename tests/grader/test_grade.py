@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import grading
+from grader import grading, reports
 from grader.grading import grade_all
 from grader.sandbox import Limits
 
@@ -42,7 +42,7 @@ def graded(tmp_path_factory):
     return {grade.student: grade for grade in grades}, out
 
 
-def langevin_points(grade: grading.Grade) -> float:
+def langevin_points(grade: reports.Grade) -> float:
     return sum(row["score"] for row in grade.exercises() if row["script"] == "01_langevin")
 
 
