@@ -40,13 +40,13 @@ from jaxtyping import Array, Float, PyTree
 #
 # $$m_t = \beta\, m_{t-1} + (1 - \beta)\, x_t, \qquad m_{-1} = 0.$$
 #
-# Write `ema(xs, decay)` for `xs` of shape `(T, ...)` (any trailing shape) that returns
+# Write `ema(xs, decay)` for `xs` of shape `(steps, ...)` (any trailing shape) that returns
 # all of $m_0, \dots, m_{T-1}$, stacked like `xs`. Use
 # `jax.lax.scan(step, init, xs)`: `step(carry, x)` returns `(new_carry, output)`, and
 # scan stacks the outputs. `decay` may be a traced value: do not branch on it.
 
 # %% nbgrader={"grade": false, "grade_id": "ema", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def ema(xs: Float[Array, "T *shape"], decay: float) -> Float[Array, "T *shape"]:
+def ema(xs: Float[Array, "steps ..."], decay: float) -> Float[Array, "steps ..."]:
     """Exponential moving averages m_t of the rows of `xs`, starting from m = 0."""
     # Hint: the carry is m; the output of each step is the new m too.
     # YOUR CODE HERE

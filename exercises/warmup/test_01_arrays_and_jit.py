@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.test_util import check_grads
 from jax.scipy.special import logsumexp
+from jax.test_util import check_grads
 
 from grader import checks
 

@@ -43,7 +43,8 @@ def mlp_loss(params, x, y):
 @pytest.mark.points(2)
 def test_per_example_grads_matches_reference(submission, reference, rng):
     sizes = [3, 5, 4, 2]
-    params = [(0.5 * normals(rng, n_out, n_in), normals(rng, n_out)) for n_in, n_out in zip(sizes, sizes[1:])]
+    layers = zip(sizes[:-1], sizes[1:], strict=True)
+    params = [(0.5 * normals(rng, n_out, n_in), normals(rng, n_out)) for n_in, n_out in layers]
     xs, ys = normals(rng, 7, 3), normals(rng, 7, 2)
     got = jax.jit(submission.per_example_grads, static_argnums=0)(mlp_loss, params, xs, ys)
     expected = jax.jit(reference.per_example_grads, static_argnums=0)(mlp_loss, params, xs, ys)
