@@ -11,7 +11,6 @@ unless the submission, the tests or the reference changed (or `--force`).
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import time
@@ -92,19 +91,13 @@ def find_submissions(folders: list[Path]) -> list[Submission]:
 
 def fingerprint(submission: Submission, tracks: list[str]) -> str:
     """Changes when the student's files, the hidden tests, the reference or the grader change."""
-    digest = hashlib.sha256()
-    folders = [paths.HIDDEN_TESTS.parent, paths.REPO_ROOT / "course"]
-    folders += [paths.SOLUTIONS / track for track in tracks]
-    files = [f for folder in folders for f in sorted(folder.rglob("*.py"))]
-    files += sorted(f for f in submission.root.rglob("*") if f.is_file() and f.suffix in {".py", ".ipynb"})
-    for file in files:
-        digest.update(str(file).encode() + b"\0" + file.read_bytes())
-    digest.update(",".join(tracks).encode())
-    return digest.hexdigest()
+    files = [f for track in tracks for f in paths.solution_scripts(track)]
+    files += sorted(f for f in submission.root.rglob("*") if f.suffix in {".py", ".ipynb"})
+    return paths.digest(files) + paths.library_digest() + ",".join(tracks)
 
 
-def grade(submission: Submission, tracks: list[str], limits: sandbox.Limits) -> Grade:
-    """Run the hidden suites of `tracks` on one submission and score them."""
+def grade(submission: Submission, tracks: list[str], limits: sandbox.Limits, fingerprint_: str) -> Grade:
+    """Run the hidden suites of `tracks` on one submission and score them (`fingerprint_`: of its files)."""
     start = time.monotonic()
     tests = [test for track in tracks for test in hidden_tests(track)]
     groups = {t.nodeid: f"{t.script}::{t.exercise}" for t in tests}
@@ -116,7 +109,7 @@ def grade(submission: Submission, tracks: list[str], limits: sandbox.Limits) -> 
                      "score": test.points if result.passed else 0.0,
                      "message": reports.safe_message(result.message, brief=result.brief, error=result.error)})
     return Grade(submission.student, tracks, sum(r["score"] for r in rows), sum(t.points for t in tests), rows,
-                 round(time.monotonic() - start, 2), fingerprint(submission, tracks))
+                 round(time.monotonic() - start, 2), fingerprint_)
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -158,20 +151,21 @@ def grade_all(folders: list[Path], out: Path, *, tracks: list[str] | None = None
     work, grades = [], []
     for submission in find_submissions(folders):
         wanted = tracks or submission.tracks()
+        current = fingerprint(submission, wanted)
         previous = None if force else load(out, submission.student)
-        if previous is not None and previous.fingerprint == fingerprint(submission, wanted):
+        if previous is not None and previous.fingerprint == current:
             grades.append(previous)
         else:
-            work.append((submission, wanted))
-    for track in {track for _, wanted in work for track in wanted}:
+            work.append((submission, wanted, current))
+    for track in {track for _, wanted, _ in work for track in wanted}:
         hidden_tests(track)  # collect once, before the threads start
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
         with Progress(disable=not progress, transient=True) as bar:
             task = bar.add_task("grading", total=len(work))
             futures = {}
-            for position, (submission, wanted) in enumerate(work):
-                futures[pool.submit(grade, submission, wanted, limits)] = submission
+            for position, (submission, wanted, current) in enumerate(work):
+                futures[pool.submit(grade, submission, wanted, limits, current)] = submission
                 if position == 0 and len(work) > 1:  # grade one alone first: it fills JAX's compilation
                     wait(futures)                     # cache, so the others find the reference compiled
             for future in as_completed(futures):

@@ -18,6 +18,7 @@ Nothing is written to stderr: nbgrader gives a cell with stderr output zero poin
 from __future__ import annotations
 
 from grader import reports, suites
+from grader.pytest_plugin import TestOutcome
 
 
 class ExerciseNotPassing(Exception):
@@ -39,7 +40,7 @@ def check(script: str, exercise: str, namespace: dict, *, hidden: bool = False) 
     return None
 
 
-def _score(exercise: str, outcomes: list[suites.Outcome]) -> float:
+def _score(exercise: str, outcomes: list[TestOutcome]) -> float:
     if not outcomes:
         raise suites.SuiteError(f"The hidden suite has no tests for `{exercise}`: rebuild the course.")
     earned = float(sum(outcome.points for outcome in outcomes if outcome.passed))

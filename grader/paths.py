@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -38,3 +41,18 @@ def relative(path: Path) -> str:
         return str(path.resolve().relative_to(REPO_ROOT))
     except ValueError:
         return str(path)
+
+
+def digest(files: Iterable[Path]) -> str:
+    """A hash of these files' names and contents (missing files are skipped)."""
+    hasher = hashlib.sha256()
+    for file in files:
+        if file.is_file():
+            hasher.update(str(file).encode() + b"\0" + file.read_bytes())
+    return hasher.hexdigest()
+
+
+@functools.cache
+def library_digest() -> str:
+    """A hash of the course library and the grader (hidden suites included), computed once per process."""
+    return digest(f for folder in ("course", "grader") for f in sorted((REPO_ROOT / folder).rglob("*.py")))

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -192,6 +193,32 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report.user_properties.append(("exercise", exercise_of(item)))
     report.user_properties.append(("points", points_of(item)))
     return report
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """One test's result, as the Recorder records it (or as the sandbox reports a crash)."""
+
+    __test__ = False  # not a test class, despite its name
+
+    nodeid: str
+    passed: bool
+    message: str = ""
+    brief: bool = True  # the message is the course's short report, not pytest's (which quotes the test)
+    todo: bool = False
+    error: str = ""  # the exception's type, when it failed
+    exercise: str | None = None
+    points: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.nodeid.split("::")[-1]
+
+    @classmethod
+    def from_record(cls, record: dict) -> TestOutcome:
+        return cls(record["nodeid"], record.get("outcome") == "passed", record.get("message", ""),
+                   bool(record.get("brief")), bool(record.get("todo")), str(record.get("error", "")),
+                   record.get("exercise"), float(record.get("points", 0.0)))
 
 
 class Recorder:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader import paths
+from grader.pytest_plugin import TestOutcome
 from grader.sandbox_child import CHANNEL_VARIABLE
 
 _running: set[subprocess.Popen] = set()  # children alive now, to stop them all on Ctrl-C
@@ -50,16 +51,6 @@ class Limits:
     memory_mb: int = 4096  # address space of the child
 
 
-@dataclass(frozen=True)
-class Result:
-    nodeid: str
-    passed: bool
-    message: str = ""
-    brief: bool = True  # the message is a short report that never quotes test code
-    todo: bool = False
-    error: str = ""  # the exception's type
-
-
 def _child_command(nodeids: list[str], target: Path, memory_mb: int) -> list[str]:
     return [
         sys.executable, "-m", "grader.sandbox_child", str(memory_mb), *[str(paths.REPO_ROOT / n) for n in nodeids],
@@ -81,7 +72,7 @@ def _why_it_stopped(returncode: int | None, reason: str | None) -> str:
 
 
 def _run_child(nodeids: list[str], target: Path, limits: Limits, deadline: float,
-               workdir: Path, extra_env: dict[str, str]) -> tuple[dict[str, Result], str | None, str, str]:
+               workdir: Path, extra_env: dict[str, str]) -> tuple[dict[str, TestOutcome], str | None, str, str]:
     """One child: its results, the test it stopped in (if any), why, and the tail of its output."""
     read_end, write_end = os.pipe()
     token = secrets.token_hex(16)
@@ -94,7 +85,7 @@ def _run_child(nodeids: list[str], target: Path, limits: Limits, deadline: float
                                  pass_fds=(write_end,), start_new_session=True)  # killed as a group
     _running.add(child)
     os.close(write_end)
-    results: dict[str, Result] = {}
+    results: dict[str, TestOutcome] = {}
     current, started, reason, buffer = None, time.monotonic(), None, b""
     with os.fdopen(read_end, "rb", buffering=0) as channel:
         while True:
@@ -120,9 +111,7 @@ def _run_child(nodeids: list[str], target: Path, limits: Limits, deadline: float
                 if message["event"] == "start":
                     current, started = message["nodeid"], time.monotonic()
                 elif message["event"] == "result" and message["nodeid"] == current:
-                    results[current] = Result(current, message["outcome"] == "passed", message.get("message", ""),
-                                              bool(message.get("brief")), bool(message.get("todo")),
-                                              str(message.get("error", "")))
+                    results[current] = TestOutcome.from_record(message)
                     current, started = None, time.monotonic()
     if child.poll() is None:
         os.killpg(child.pid, signal.SIGKILL)
@@ -144,8 +133,8 @@ def _parse(line: bytes, token: str) -> dict | None:
 
 
 def run_tests(nodeids: list[str], target: Path, limits: Limits = Limits(),
-              group_of: dict[str, str] | None = None, env: dict[str, str] | None = None) -> dict[str, Result]:
-    """Run the given tests (ids relative to the repository) against `target`; a Result for each.
+              group_of: dict[str, str] | None = None, env: dict[str, str] | None = None) -> dict[str, TestOutcome]:
+    """Run the given tests (ids relative to the repository) against `target`; a TestOutcome for each.
 
     When the process stops (crash, exit, time limit) in a test, the other tests of its group
     (`group_of`, e.g. its exercise; by default its file) are not run but failed with the
@@ -153,7 +142,7 @@ def run_tests(nodeids: list[str], target: Path, limits: Limits = Limits(),
     environment variables for the child.
     """
     group_of = group_of or {n: n.split("::")[0] for n in nodeids}
-    results: dict[str, Result] = {}
+    results: dict[str, TestOutcome] = {}
     remaining = list(nodeids)
     deadline = time.monotonic() + limits.total_s
     with tempfile.TemporaryDirectory(prefix="grader-") as workdir:
@@ -165,15 +154,15 @@ def run_tests(nodeids: list[str], target: Path, limits: Limits = Limits(),
                 raise Stopped("grading was stopped")
             results.update(found)
             if stopped_in is not None:
-                results[stopped_in] = Result(stopped_in, False, why)
+                results[stopped_in] = TestOutcome(stopped_in, False, why)
                 note = f"Not run: the process stopped in an earlier test of this exercise.\n{why}"
-                results.update({n: Result(n, False, note) for n in remaining
+                results.update({n: TestOutcome(n, False, note) for n in remaining
                                 if group_of[n] == group_of[stopped_in] and n not in results})
             remaining = [n for n in remaining if n not in results]
             if remaining and (stopped_in is None or time.monotonic() >= deadline):
                 # The child stopped outside any test (collection, start-up) or time is up: no retry.
                 reason = "The time limit for the whole submission ran out before this test." \
                     if time.monotonic() >= deadline else f"The tests could not run:\n{tail.strip()[-800:]}"
-                results.update({n: Result(n, False, reason) for n in remaining})
+                results.update({n: TestOutcome(n, False, reason) for n in remaining})
                 remaining = []
     return {n: results[n] for n in nodeids}

@@ -7,7 +7,6 @@ the grader change: after an edit, only the edited script's tests run again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -20,14 +19,9 @@ CACHE = paths.REPO_ROOT / ".grader" / "status"
 
 def _fingerprint(track: str, stem: str, root: Path) -> str:
     """Changes when the student's script, its tests, its reference, the library or the grader change."""
-    digest = hashlib.sha256()
     files = [root / track / f"{stem}.py", root / track / f"{stem}.ipynb", root / f"{stem}.py", root / f"{stem}.ipynb",
              paths.EXERCISES / track / f"test_{stem}.py", paths.SOLUTIONS / track / f"{stem}.py"]
-    files += [f for folder in ("course", "grader") for f in sorted((paths.REPO_ROOT / folder).rglob("*.py"))]
-    for file in files:
-        if file.is_file():
-            digest.update(str(file).encode() + file.read_bytes())
-    return digest.hexdigest()[:16]
+    return paths.digest(files)[:8] + paths.library_digest()[:8]
 
 
 def run_visible_tests(track: str, target: str = "exercises") -> list[dict]:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import pytest
 
 from grader import paths
-from grader.pytest_plugin import NOTEBOOK_NAMESPACE, Recorder, exercise_of, points_of
+from grader.pytest_plugin import NOTEBOOK_NAMESPACE, Recorder, TestOutcome, exercise_of, points_of
 
 Suite = Literal["visible", "hidden"]
 
@@ -32,17 +31,6 @@ def test_file(track: str, stem: str, suite: Suite) -> Path:
     """`exercises/<track>/test_<stem>.py` (visible) or `grader/hidden/<track>/test_<stem>.py` (hidden)."""
     folder = paths.EXERCISES if suite == "visible" else paths.HIDDEN_TESTS
     return folder / track / f"test_{stem}.py"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    name: str
-    exercise: str | None
-    points: float
-    passed: bool
-    message: str
-    brief: bool  # the message is the course's short report, not pytest's (which quotes the test's code)
-    error: str  # the exception's type, when the test failed
 
 
 class SuiteError(RuntimeError):
@@ -92,11 +80,7 @@ def points_by_exercise(file: Path) -> dict[str, float]:
     return totals
 
 
-def run(file: Path, exercise: str, namespace: dict | None = None) -> list[Outcome]:
+def run(file: Path, exercise: str, namespace: dict | None = None) -> list[TestOutcome]:
     """Run the tests of one exercise, against `namespace` (a notebook's globals) if given."""
     recorder, _ = _pytest(file, ["--exercise", exercise], namespace)
-    return [
-        Outcome(record["nodeid"].split("::")[-1], record["exercise"], record["points"],
-                record["outcome"] == "passed", record["message"], record["brief"], record["error"])
-        for record in recorder.results.values()
-    ]
+    return [TestOutcome.from_record(record) for record in recorder.results.values()]
