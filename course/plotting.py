@@ -1,10 +1,11 @@
-"""Matplotlib helpers for 2D samples, densities, vector fields and sampling trajectories.
+"""Matplotlib helpers for 2D samples, densities, vector fields, sampling trajectories and
+attention maps.
 
 Every function returns what it drew on (an Axes, or an animation) and never calls
 `plt.show()`, so it works the same in notebooks, scripts and headless tests.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from os import PathLike
 from pathlib import Path
 
@@ -146,3 +147,40 @@ def save_gif(animation: Animation, path: str | PathLike, *, fps: int | float | N
     path = Path(path)
     animation.save(path, writer=PillowWriter(fps=fps))
     return path
+
+
+def plot_attention_maps(
+    weights: Float[ArrayLike, "layers heads queries keys"],
+    *,
+    query_labels: Sequence[str] | None = None,
+    key_labels: Sequence[str] | None = None,
+    title: str | None = None,
+) -> np.ndarray:
+    """One heat map per layer (rows) and head (columns); row `i` of a map is how query `i`
+    spreads its attention over the keys. Returns the grid of Axes.
+
+    Labels (the tokens, say) go on the axes of the first column and the last row.
+    """
+    weights = np.asarray(weights)
+    if weights.ndim != 4:
+        raise ValueError(f"weights must have shape (layers, heads, queries, keys), got {weights.shape}.")
+    num_layers, num_heads, num_queries, num_keys = weights.shape
+    size = 1.2 + 0.18 * max(num_queries, num_keys)
+    fig, axes = plt.subplots(num_layers, num_heads, figsize=(size * num_heads, size * num_layers),
+                             squeeze=False, constrained_layout=True)
+    for layer in range(num_layers):
+        for head in range(num_heads):
+            ax = axes[layer, head]
+            image = ax.imshow(weights[layer, head], vmin=0.0, vmax=1.0, cmap="viridis")
+            ax.set_title(f"layer {layer + 1}, head {head + 1}", fontsize="small")
+            ax.set_xticks(range(num_keys), key_labels if key_labels is not None and layer == num_layers - 1
+                          else [""] * num_keys)
+            ax.set_yticks(range(num_queries), query_labels if query_labels is not None and head == 0
+                          else [""] * num_queries)
+            ax.tick_params(length=0, labelsize="x-small")
+    axes[-1, 0].set_xlabel("key")
+    axes[-1, 0].set_ylabel("query")
+    fig.colorbar(image, ax=axes, shrink=0.6, label="attention weight")
+    if title is not None:
+        fig.suptitle(title)
+    return axes
