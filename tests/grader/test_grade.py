@@ -17,6 +17,8 @@ LIMITS = Limits(per_test_s=15, total_s=300, memory_mb=3072)
 LANGEVIN = {"mixture_score": 3, "langevin_step": 3, "langevin_sampler": 4}  # points, from the hidden suite
 
 # case: (points on 01_langevin, words in the reason given for langevin_step's first failing test)
+pytestmark = pytest.mark.xdist_group("grade")  # the class below is graded once per test session
+
 CASES = {  # the submissions are percent scripts, cells marked `# %%`, as students hand them in
     "good": (10, None),
     "syntax_error": (7, "SyntaxError at line"),
