@@ -5,6 +5,8 @@
   (so `--exercise forward_noise` runs just that one); `@pytest.mark.points(n)` its worth.
 - Failures in students' code are reported in a few lines, not a long traceback.
 - `--grader-report FILE` writes every test's outcome as JSON (used by `grader status`).
+- JAX gets 8 simulated CPU devices when it has not started yet (the `scaling` track
+  shards over them; other code still runs on the first device).
 - Run in-process by `grader.suites`, the `submission` fixture can instead see a notebook's
   live namespace (nbgrader's autograder cells), handed over in `config.stash`.
 """
@@ -39,6 +41,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Before any test module or conftest can start JAX: its devices are fixed from then on.
+    # (Imported here, after jaxtyping has hooked the imports of `course`.)
+    from course import devices
+
+    devices.request_cpu_devices()
     use_compilation_cache()
     config.addinivalue_line("markers", "exercise(name): the exercise (nbgrader grade_id) a test checks")
     config.addinivalue_line("markers", "points(n): points the test is worth when grading")
