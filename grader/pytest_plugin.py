@@ -1,6 +1,7 @@
 """Pytest plugin: run the same tests against the exercises, the solutions or a submission.
 
 - `--target {exercises,solutions,PATH}` picks whose scripts the `submission` fixture loads.
+- Fixtures: `submission`, `reference`, `getkey`, `rng`, and `cpu_mesh` (simulated devices).
 - Markers: `@pytest.mark.exercise("forward_noise")` names the exercise a test checks
   (so `--exercise forward_noise` runs just that one); `@pytest.mark.points(n)` its worth.
 - Failures in students' code are reported in a few lines, not a long traceback.
@@ -138,6 +139,30 @@ def _test_seed(request: pytest.FixtureRequest) -> int:
 def getkey(request: pytest.FixtureRequest) -> KeyFactory:
     """`getkey()` returns a fresh JAX PRNG key, for the functions under test."""
     return KeyFactory(_test_seed(request))
+
+
+@pytest.fixture
+def cpu_mesh():
+    """`cpu_mesh((4, 2), ("data", "model"))`: a mesh of simulated CPU devices (see `course.devices`).
+
+    Fails, saying what to do, when JAX started with too few devices for it.
+    """
+    import math
+
+    import jax
+
+    from course import devices
+
+    def make(shape: tuple[int, ...], names: tuple[str, ...]):
+        __tracebackhide__ = True
+        count = math.prod(shape)
+        try:
+            devices.check_cpu_devices(count)
+        except devices.TooFewDevicesError as error:
+            raise CheckFailed(str(error)) from None
+        return jax.make_mesh(shape, names, devices=jax.devices("cpu")[:count])
+
+    return make
 
 
 @pytest.fixture
