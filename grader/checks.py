@@ -149,7 +149,8 @@ def assert_sharding(got: Any, expected: jax.sharding.Sharding, *, call: str) -> 
     for path, leaf in jax.tree.flatten_with_path(got)[0]:
         where = call + jax.tree_util.keystr(path)
         if not isinstance(leaf, jax.Array):
-            fail(f"{where} is a {type(leaf).__name__}, expected a jax.Array laid out as {_describe_sharding(expected)}.")
+            fail(f"{where} is a {type(leaf).__name__}, "
+                 f"expected a jax.Array laid out as {_describe_sharding(expected)}.")
         if not leaf.sharding.is_equivalent_to(expected, leaf.ndim):
             fail(f"{where} is laid out as {_describe_sharding(leaf.sharding)}, "
                  f"expected {_describe_sharding(expected)}.")
