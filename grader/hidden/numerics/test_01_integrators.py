@@ -84,8 +84,8 @@ def test_gradient_and_vmap_through_the_solve(submission, reference, rng):
 
     got = mean_energy_and_grad(submission.solve_fixed_step)
     expected = mean_energy_and_grad(reference.solve_fixed_step)
-    checks.assert_close(got, expected, call="value_and_grad of the mean final energy of 5 pendulums (vmap, 40 RK4 steps)",
-                        rtol=1e-4, atol=1e-5)
+    checks.assert_close(got, expected, rtol=1e-4, atol=1e-5,
+                        call="value_and_grad of the mean final energy of 5 pendulums (vmap, 40 RK4 steps)")
 
 
 @pytest.mark.exercise("solve_fixed_step")
