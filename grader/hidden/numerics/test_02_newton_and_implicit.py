@@ -76,5 +76,6 @@ def test_implicit_root_gradients_under_vmap_and_at_the_root(submission, referenc
 
     for start_at_root in (False, True):
         got, expected = grads(submission.implicit_root, start_at_root), grads(reference.implicit_root, start_at_root)
-        checks.assert_close(got, expected, call=f"vmap(grad of |implicit_root|^2), starting {'at' if start_at_root else 'away from'} "
-                            "the root", rtol=1e-4, atol=1e-5)
+        where = "at" if start_at_root else "away from"
+        checks.assert_close(got, expected, call=f"vmap(grad of |implicit_root|^2), starting {where} the root",
+                            rtol=1e-4, atol=1e-5)
