@@ -46,7 +46,6 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
-import numpy as np
 import optimistix as optx
 from jaxtyping import Array, Float
 
