@@ -164,14 +164,14 @@ plt.legend();
 
 # %% [markdown]
 # The final prey population as a function of the parameters is differentiable through the
-# 400 RK4 steps (reverse mode stores the states of the scan). Diffrax's derivative of its own
-# solve agrees:
+# 400 RK4 steps (reverse mode stores the states of the scan). Central finite differences,
+# in double precision, agree:
 
 # %%
-final_prey = lambda p: solve_fixed_step(rk4_step, lotka_volterra, y0, 0.0, t1, 400, p)[-1, 0]
-final_prey_diffrax = lambda p: diffrax.diffeqsolve(
-    diffrax.ODETerm(lotka_volterra), diffrax.Tsit5(), t0=0.0, t1=t1, dt0=0.01, y0=y0, args=p,
-    stepsize_controller=diffrax.PIDController(rtol=1e-7, atol=1e-7),
-).ys[-1, 0]
-print("ours:   ", jax.jit(jax.grad(final_prey))(params))
-print("diffrax:", jax.jit(jax.grad(final_prey_diffrax))(params))
+final_prey = lambda p: solve_fixed_step(rk4_step, lotka_volterra, y0.astype(p.dtype), 0.0, t1, 400, p)[-1, 0]
+print("jax.grad:          ", jax.jit(jax.grad(final_prey))(params))
+with jax.enable_x64(True):
+    final_prey_64 = jax.jit(lambda p: final_prey(p.astype(jnp.float64)))
+    h, params_64 = 1e-6, np.asarray(params, np.float64)
+    differences = [(final_prey_64(params_64 + h * e) - final_prey_64(params_64 - h * e)) / (2 * h) for e in np.eye(4)]
+    print("finite differences:", np.array(differences))

@@ -131,10 +131,9 @@ def implicit_root(f: Residual, x0: Float[Array, " n"], theta: Float[Array, "..."
 
 # %%
 ours = jax.jit(jax.jacrev(implicit_root, argnums=2), static_argnums=0)(circle_meets_sine, x0, theta)
-optimistix = jax.jacrev(lambda th: optx.root_find(circle_meets_sine, optx.Newton(rtol=1e-6, atol=1e-6), x0, args=th).value)(theta)
-h = 1e-2
-finite_differences = jnp.stack([(newton_solve(circle_meets_sine, x0, theta + h * e) - newton_solve(circle_meets_sine, x0, theta - h * e)) / (2 * h)
-                                for e in jnp.eye(2)], axis=1)
+optimistix = jax.jit(jax.jacrev(lambda th: optx.root_find(circle_meets_sine, optx.Newton(rtol=1e-6, atol=1e-6), x0, args=th).value))(theta)
+h, solve = 1e-2, jax.jit(lambda th: newton_solve(circle_meets_sine, x0, th))
+finite_differences = jnp.stack([(solve(theta + h * e) - solve(theta - h * e)) / (2 * h) for e in jnp.eye(2)], axis=1)
 print("implicit:\n", ours, "\noptimistix:\n", optimistix, "\nfinite differences:\n", finite_differences)
 
 # %% [markdown]
@@ -143,8 +142,8 @@ print("implicit:\n", ours, "\noptimistix:\n", optimistix, "\nfinite differences:
 
 # %%
 radii = jnp.linspace(1.0, 3.0, 30)
-path = jax.vmap(lambda r: implicit_root(circle_meets_sine, x0, jnp.array([r, 1.5])))(radii)
-tangent = jax.jacrev(implicit_root, argnums=2)(circle_meets_sine, x0, theta)[:, 0]
+path = jax.jit(jax.vmap(lambda r: implicit_root(circle_meets_sine, x0, jnp.array([r, 1.5]))))(radii)
+tangent = ours[:, 0]
 plt.plot(path[:, 0], path[:, 1], ".-", label="intersection as theta_0 grows")
 plt.quiver(root[0], root[1], tangent[0], tangent[1], color="C3", angles="xy", label="d x* / d theta_0")
 plt.legend()
