@@ -39,12 +39,13 @@ def simulate_cpu_devices(count: int = SIMULATED_CPU_DEVICES) -> list[jax.Device]
     `TooFewDevicesError` saying what to do if not. A platform chosen by the user
     (`JAX_PLATFORMS`) is kept.
     """
-    try:
-        jax.config.update("jax_num_cpu_devices", max(count, jax.config.jax_num_cpu_devices))
-        if not jax.config.jax_platforms:
-            jax.config.update("jax_platforms", "cpu")
-    except RuntimeError:
-        pass  # JAX has started; check what it has
+    if jax.config.jax_num_cpu_devices < count:
+        try:
+            jax.config.update("jax_num_cpu_devices", count)
+            if not jax.config.jax_platforms:  # JAX has not started (else the line above raised)
+                jax.config.update("jax_platforms", "cpu")
+        except RuntimeError:
+            pass  # JAX has started; check what it has
     check_cpu_devices(count)
     return jax.devices("cpu")[:count]
 
