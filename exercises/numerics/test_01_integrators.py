@@ -69,7 +69,7 @@ def observed_order(solve, step, steps):
 
 @pytest.mark.exercise("rk4_step")
 def test_rk4_has_order_four(submission):
-    order = observed_order(submission.solve_fixed_step, submission.rk4_step, (8, 16, 32, 64))
+    order = observed_order(submission.solve_fixed_step, submission.rk4_step, (8, 16, 32))
     if not 3.7 < order < 4.3:
         checks.fail(f"The error of RK4 shrinks like dt^{order:.2f} (from a regression of log error on log dt), "
                     "expected dt^4.")
@@ -77,7 +77,7 @@ def test_rk4_has_order_four(submission):
 
 @pytest.mark.exercise("euler_step")
 def test_euler_has_order_one(submission):
-    order = observed_order(submission.solve_fixed_step, submission.euler_step, (64, 128, 256, 512))
+    order = observed_order(submission.solve_fixed_step, submission.euler_step, (100, 200, 400))
     if not 0.85 < order < 1.15:
         checks.fail(f"The error of Euler's method shrinks like dt^{order:.2f}, expected dt^1.")
 

@@ -48,8 +48,8 @@ def test_newton_solve_matches_optimistix(submission, rng):
 
 
 @pytest.mark.exercise("newton_solve")
-@pytest.mark.parametrize("max_steps", [1, 2])
-def test_newton_solve_takes_newton_steps_up_to_max_steps(submission, rng, max_steps):
+def test_newton_solve_takes_newton_steps_up_to_max_steps(submission, rng):
+    max_steps = 2
     theta, x0 = np.array([20.0, -15.0, 30.0]), rng.normal(size=(3,))
     x = x0.copy()
     for _ in range(max_steps):  # the Newton steps, in NumPy

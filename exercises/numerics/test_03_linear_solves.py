@@ -40,8 +40,8 @@ def test_cg_solves_a_dense_spd_system(submission, rng):
 
 
 @pytest.mark.exercise("conjugate_gradient")
-@pytest.mark.parametrize("max_steps", [1, 2])
-def test_cg_iterates_like_numpy(submission, rng, max_steps):
+def test_cg_iterates_like_numpy(submission, rng):
+    max_steps = 2  # the first step, and the recurrence of the second
     a, b = spd_matrix(rng, 8).astype(np.float64), rng.normal(size=(8,))
     x, r = np.zeros(8), b.copy()
     p = r.copy()

@@ -93,7 +93,8 @@ def numpy_banana_energy(q, p):
 
 @pytest.mark.exercise("hmc_step")
 def test_hmc_step_follows_the_recipe(submission, getkey):
-    """The momentum and the uniform drawn as the docstring says, the rest in NumPy; both outcomes occur."""
+    """The momentum and the uniform drawn as the docstring says (so each key is used once), the rest in
+    NumPy; both outcomes occur."""
     q = np.array([0.8, -0.3], np.float32)
     keys = jax.random.split(getkey(), 12)
     got_q, got_prob = jax.jit(jax.vmap(lambda k: submission.hmc_step(k, q, banana_log_prob, 0.6, 5)))(keys)
@@ -115,13 +116,6 @@ def test_hmc_step_follows_the_recipe(submission, getkey):
                         call="hmc_step(key, q, log pi, 0.6, 5) acceptance probability, 12 keys", rtol=1e-3, atol=1e-5)
     checks.assert_close(got_q, np.array(expected_q, np.float32),
                         call="hmc_step(key, q, log pi, 0.6, 5) next position, 12 keys", rtol=1e-4, atol=1e-4)
-
-
-@pytest.mark.exercise("hmc_step")
-def test_hmc_step_uses_each_key_once(submission, getkey):
-    q = np.array([0.1, 0.2], np.float32)
-    step = jax.jit(submission.hmc_step, static_argnums=(2, 3, 4))
-    checks.assert_no_key_reuse(step, getkey(), q, banana_log_prob, 0.3, 3, call="hmc_step(key, q, log pi, 0.3, 3)")
 
 
 @pytest.mark.exercise("hmc_sample")
