@@ -135,6 +135,27 @@ def assert_different(a: Any, b: Any, *, call: str, why: str) -> None:
         fail(f"{call}: {why}")
 
 
+def _describe_sharding(sharding: Any) -> str:
+    if isinstance(sharding, jax.sharding.NamedSharding):
+        axes = ", ".join(f"{name!r}: {size}" for name, size in sharding.mesh.shape.items())
+        return f"{sharding.spec} on a mesh {{{axes}}}"
+    devices = len(sharding.device_set)
+    return f"a {type(sharding).__name__} on {devices} device" + ("" if devices == 1 else "s")
+
+
+def assert_sharding(got: Any, expected: jax.sharding.Sharding, *, call: str) -> None:
+    """Every leaf of `got` is a `jax.Array` laid out over the devices as `expected` says."""
+    __tracebackhide__ = True
+    for path, leaf in jax.tree.flatten_with_path(got)[0]:
+        where = call + jax.tree_util.keystr(path)
+        if not isinstance(leaf, jax.Array):
+            fail(f"{where} is a {type(leaf).__name__}, "
+                 f"expected a jax.Array laid out as {_describe_sharding(expected)}.")
+        if not leaf.sharding.is_equivalent_to(expected, leaf.ndim):
+            fail(f"{where} is laid out as {_describe_sharding(leaf.sharding)}, "
+                 f"expected {_describe_sharding(expected)}.")
+
+
 def assert_max_traces(fn: Callable, n: int) -> Callable:
     """Wrap `fn` so that tracing it more than `n` times fails (chex's retrace counter)."""
     return chex.assert_max_traces(fn, n=n)

@@ -1,10 +1,13 @@
 """Pytest plugin: run the same tests against the exercises, the solutions or a submission.
 
 - `--target {exercises,solutions,PATH}` picks whose scripts the `submission` fixture loads.
+- Fixtures: `submission`, `reference`, `getkey`, `rng`, and `cpu_mesh` (simulated devices).
 - Markers: `@pytest.mark.exercise("forward_noise")` names the exercise a test checks
   (so `--exercise forward_noise` runs just that one); `@pytest.mark.points(n)` its worth.
 - Failures in students' code are reported in a few lines, not a long traceback.
 - `--grader-report FILE` writes every test's outcome as JSON (used by `grader status`).
+- JAX gets 8 simulated CPU devices when it has not started yet (the `scaling` track
+  shards over them; other code still runs on the first device).
 - Run in-process by `grader.suites`, the `submission` fixture can instead see a notebook's
   live namespace (nbgrader's autograder cells), handed over in `config.stash`.
 """
@@ -39,6 +42,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Before any test module or conftest can start JAX: its devices are fixed from then on.
+    # (Imported here, after jaxtyping has hooked the imports of `course`.)
+    from course import devices
+
+    devices.request_cpu_devices()
     use_compilation_cache()
     config.addinivalue_line("markers", "exercise(name): the exercise (nbgrader grade_id) a test checks")
     config.addinivalue_line("markers", "points(n): points the test is worth when grading")
@@ -131,6 +139,30 @@ def _test_seed(request: pytest.FixtureRequest) -> int:
 def getkey(request: pytest.FixtureRequest) -> KeyFactory:
     """`getkey()` returns a fresh JAX PRNG key, for the functions under test."""
     return KeyFactory(_test_seed(request))
+
+
+@pytest.fixture
+def cpu_mesh():
+    """`cpu_mesh((4, 2), ("data", "model"))`: a mesh of simulated CPU devices (see `course.devices`).
+
+    Fails, saying what to do, when JAX started with too few devices for it.
+    """
+    import math
+
+    import jax
+
+    from course import devices
+
+    def make(shape: tuple[int, ...], names: tuple[str, ...]):
+        __tracebackhide__ = True
+        count = math.prod(shape)
+        try:
+            devices.check_cpu_devices(count)
+        except devices.TooFewDevicesError as error:
+            raise CheckFailed(str(error)) from None
+        return jax.make_mesh(shape, names, devices=jax.devices("cpu")[:count])
+
+    return make
 
 
 @pytest.fixture

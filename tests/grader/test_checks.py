@@ -61,3 +61,21 @@ def test_key_reuse_is_caught():
 
 def test_non_finite_values_are_caught():
     assert "NaN or infinite" in message_of(checks.assert_finite, jnp.array([1.0, jnp.nan]), call="f(x)")
+
+
+def test_sharding_mismatches_say_where_the_array_lives_and_where_it_should():
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    assert jax.device_count() >= 8, "the course's pytest plugin asks JAX for 8 CPU devices"
+    mesh = jax.make_mesh((8,), ("data",), devices=jax.devices()[:8])
+    split = NamedSharding(mesh, P("data"))
+    checks.assert_sharding({"x": jax.device_put(jnp.zeros((8, 2)), split)}, split, call="f(x)")
+    message = message_of(checks.assert_sharding, {"x": jnp.zeros((8, 2))}, split, call="f(x)")
+    assert message == ("f(x)['x'] is laid out as a SingleDeviceSharding on 1 device, "
+                       "expected P('data',) on a mesh {'data': 8}.")
+    replicated = jax.device_put(jnp.zeros(8), NamedSharding(mesh, P()))
+    assert "is laid out as P() on a mesh {'data': 8}" in message_of(
+        checks.assert_sharding, replicated, split, call="f(x)")
+    assert "is a ndarray, expected a jax.Array" in message_of(
+        checks.assert_sharding, __import__("numpy").zeros(8), split, call="f(x)")
