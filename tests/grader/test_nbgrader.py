@@ -244,7 +244,8 @@ def test_scores_are_full_zero_and_full_minus_the_wrong_exercise(graded):
     assert totals["untouched"] == 0
     scores = graded["notebook_scores"]
     wrong_notebook = WRONG_NOTEBOOK.removesuffix(".ipynb")
-    assert scores["one-wrong", wrong_notebook] == scores["reference", wrong_notebook] - exercise_points()[WRONG_EXERCISE]
+    wrong_points = exercise_points()[WRONG_EXERCISE]
+    assert scores["one-wrong", wrong_notebook] == scores["reference", wrong_notebook] - wrong_points
     assert scores["one-wrong", "01_langevin"] == scores["reference", "01_langevin"] > 0  # JAX's warning cost nothing
 
 
