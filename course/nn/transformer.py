@@ -31,18 +31,21 @@ def key_padding_mask(is_token: Bool[Array, " seq"]) -> AttentionMask:
 
 class EquinoxSelfAttention(eqx.Module):
     """Multi-head self-attention from `eqx.nn.MultiheadAttention`, with optional rotary
-    position embeddings on queries and keys (`eqx.nn.RotaryPositionalEmbedding`) and an
-    optional causal mask."""
+    position embeddings on queries and keys (`eqx.nn.RotaryPositionalEmbedding`), an
+    optional causal mask, and optional biases in the four projections (as in ESM-2)."""
 
     attention: eqx.nn.MultiheadAttention
     rotary: eqx.nn.RotaryPositionalEmbedding | None
     causal: bool = eqx.field(static=True)
 
     def __init__(self, dim: int, num_heads: int, *, rotary: bool = False, causal: bool = False,
-                 key: PRNGKeyArray):
+                 bias: bool = False, key: PRNGKeyArray):
         if dim % num_heads != 0:
             raise ValueError(f"dim ({dim}) must be a multiple of num_heads ({num_heads}).")
-        self.attention = eqx.nn.MultiheadAttention(num_heads, dim, key=key)
+        self.attention = eqx.nn.MultiheadAttention(
+            num_heads, dim, use_query_bias=bias, use_key_bias=bias, use_value_bias=bias,
+            use_output_bias=bias, key=key,
+        )
         self.rotary = eqx.nn.RotaryPositionalEmbedding(dim // num_heads) if rotary else None
         self.causal = causal
 
@@ -60,18 +63,21 @@ class EquinoxSelfAttention(eqx.Module):
 
 
 class FeedForward(eqx.Module):
-    """The position-wise two-layer perceptron of a transformer block, GELU in between."""
+    """The position-wise two-layer perceptron of a transformer block, GELU in between
+    (its tanh approximation, or the exact erf form with `exact_gelu=True`, as in ESM-2)."""
 
     hidden: eqx.nn.Linear
     output: eqx.nn.Linear
+    exact_gelu: bool = eqx.field(static=True)
 
-    def __init__(self, dim: int, hidden_dim: int, *, key: PRNGKeyArray):
+    def __init__(self, dim: int, hidden_dim: int, *, exact_gelu: bool = False, key: PRNGKeyArray):
         hidden_key, output_key = jax.random.split(key)
         self.hidden = eqx.nn.Linear(dim, hidden_dim, key=hidden_key)
         self.output = eqx.nn.Linear(hidden_dim, dim, key=output_key)
+        self.exact_gelu = exact_gelu
 
     def __call__(self, x: Float[Array, " dim"]) -> Float[Array, " dim"]:
-        return self.output(jax.nn.gelu(self.hidden(x)))
+        return self.output(jax.nn.gelu(self.hidden(x), approximate=not self.exact_gelu))
 
 
 class TransformerBlock(eqx.Module):
@@ -82,11 +88,12 @@ class TransformerBlock(eqx.Module):
     feed_forward_norm: eqx.nn.LayerNorm
     feed_forward: FeedForward
 
-    def __init__(self, attention: eqx.Module, dim: int, hidden_dim: int, *, key: PRNGKeyArray):
+    def __init__(self, attention: eqx.Module, dim: int, hidden_dim: int, *, exact_gelu: bool = False,
+                 key: PRNGKeyArray):
         self.attention_norm = eqx.nn.LayerNorm(dim)
         self.attention = attention
         self.feed_forward_norm = eqx.nn.LayerNorm(dim)
-        self.feed_forward = FeedForward(dim, hidden_dim, key=key)
+        self.feed_forward = FeedForward(dim, hidden_dim, exact_gelu=exact_gelu, key=key)
 
     def attention_input(self, x: Float[Array, "seq dim"]) -> Float[Array, "seq dim"]:
         """What the attention of this block sees: the normalised residual stream."""
