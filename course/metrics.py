@@ -1,4 +1,5 @@
-"""Sample-based distances between two point clouds, to score generative models."""
+"""Sample-based distances between two point clouds, to score generative models; rank
+statistics (ROC AUC, Spearman correlation) to score predictors."""
 
 import jax
 import jax.numpy as jnp
@@ -56,3 +57,32 @@ def energy_distance(x: Float[Array, "n d"], y: Float[Array, "m d"]) -> Float[Arr
     within_x = jnp.mean(_pairwise_distances(x, x))
     within_y = jnp.mean(_pairwise_distances(y, y))
     return jnp.sqrt(jnp.maximum(2.0 * cross - within_x - within_y, 0.0))
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of `values`, ties sharing their average rank."""
+    values = np.asarray(values, dtype=np.float64)
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.arange(1, len(values) + 1)
+    unique, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    if len(unique) < len(values):  # average the ranks within each group of ties
+        sums = np.bincount(inverse, weights=ranks)
+        ranks = (sums / counts)[inverse]
+    return ranks
+
+
+def roc_auc(positive_scores: np.ndarray, negative_scores: np.ndarray) -> float:
+    """Area under the ROC curve: the probability that a random positive scores above a
+    random negative (ties count one half). 0.5 is chance, 1 perfect separation."""
+    positive, negative = np.asarray(positive_scores, np.float64), np.asarray(negative_scores, np.float64)
+    ranks = _ranks(np.concatenate([positive, negative]))
+    n_pos, n_neg = len(positive), len(negative)
+    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman rank correlation of two equally long samples (ties get average ranks)."""
+    rx, ry = _ranks(x), _ranks(y)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    return float((rx @ ry) / np.sqrt((rx @ rx) * (ry @ ry)))

@@ -80,3 +80,21 @@ def test_energy_distance_has_finite_gradients(getkey):
     y = jax.random.normal(getkey(), (20, 2)) + 1.0
     gradient = jax.grad(metrics.energy_distance)(x, y)
     assert jnp.all(jnp.isfinite(gradient))
+
+
+def test_roc_auc_counts_pairs_in_order():
+    assert metrics.roc_auc(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == 1.0
+    assert metrics.roc_auc(np.array([1.0]), np.array([2.0])) == 0.0
+    # pairs (2 > 1), (2 < 3), (2 = 2) -> (1 + 0 + 0.5) / 3
+    assert math.isclose(metrics.roc_auc(np.array([2.0]), np.array([1.0, 3.0, 2.0])), 0.5)
+
+
+def test_spearman_matches_scipy():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=50)
+    y = x + rng.normal(size=50)
+    y[:5] = y[0]  # ties
+    assert math.isclose(metrics.spearman(x, y), spearmanr(x, y).statistic, rel_tol=1e-9)
+    assert math.isclose(metrics.spearman(x, -x), -1.0)
