@@ -74,10 +74,8 @@ def from_esm2quinox(esm2: Any) -> ProteinLM:
         torch_model, _ = esm.pretrained.esm2_t6_8M_UR50D()
         model = from_esm2quinox(esm2quinox.from_torch(torch_model))
     """
-    if tuple(sorted(esm2.alphabet, key=esm2.alphabet.get)) != (
-        "b", "p", "e", "u", *ALPHABET[4:31], "1", "m"
-    ):
-        raise ValueError("This model's alphabet is not ESM-2's.")
+    if esm2.logit_head.linear2.weight.shape[0] != len(ALPHABET):
+        raise ValueError(f"ESM-2 has {len(ALPHABET)} tokens; this model has {esm2.logit_head.linear2.weight.shape[0]}.")
     layers = esm2.layers  # one module whose arrays carry a leading layer axis
     dim, num_heads = esm2.embed_size, esm2.num_heads
     hidden_dim = layers.linear1.weight.shape[1]
