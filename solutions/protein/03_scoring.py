@@ -126,6 +126,10 @@ def mutation_scores(model: ProteinLM, tokens: Int[Array, " seq"]) -> Float[Array
 # Nisthal et al. (2019) measured the folding stability of nearly every single mutant of
 # GB1, a 56-residue domain. Without seeing any of these numbers, do the model's scores
 # rank the mutants? (Spearman correlation; the map shows the scores, residue by residue.)
+# Expect little from the course's model: 0.8 M parameters that saw 2,000 proteins of one
+# bacterium, none of them related to GB1, score about -0.1 (chance). Zero-shot scoring
+# works with models trained on millions of protein families (Meier et al. 2021): load
+# ESM-2 with `course.pretrained.protein_lm.from_esm2quinox` and run this cell again.
 
 # %%
 gb1 = proteins.gb1_stability()
