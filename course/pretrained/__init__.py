@@ -1,0 +1,76 @@
+"""Pretrained models shipped with the course, loaded with a checksum check.
+
+`load_galaxy_unet()` returns the galaxy diffusion model of the `astro` track: a
+class-conditional `course.nn.UNet` that predicts the noise in a noisy 32x32 galaxy image
+(the `truth` images of `course.data.galaxies`), and its DDPM noise schedule. Retrain it with
+
+    uv run python -m course.pretrained.train_galaxy_unet
+"""
+
+import hashlib
+import json
+import pathlib
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+
+from course.nn.unet import UNet
+from course.schedules import DDPMSchedule
+
+_HERE = pathlib.Path(__file__).parent
+GALAXY_UNET_PATH = _HERE / "galaxy_unet.eqx"
+RETRAIN_COMMAND = "uv run python -m course.pretrained.train_galaxy_unet"
+
+
+class ChecksumError(RuntimeError):
+    """The weights file differs from the one its metadata describes."""
+
+
+class PretrainedDiffusion(NamedTuple):
+    """A trained noise-prediction network `model(x_t, t, y)` and the schedule it was trained
+    with; `metadata` holds the hyperparameters and the training log."""
+
+    model: UNet
+    schedule: DDPMSchedule
+    metadata: dict
+
+
+def _schedule(spec: dict) -> DDPMSchedule:
+    if spec["kind"] == "cosine":
+        return DDPMSchedule.cosine(spec["num_steps"])
+    if spec["kind"] == "linear":
+        return DDPMSchedule.linear(spec["num_steps"])
+    raise ValueError(f"Unknown schedule {spec['kind']!r}.")
+
+
+def load_galaxy_unet(path: str | pathlib.Path = GALAXY_UNET_PATH) -> PretrainedDiffusion:
+    """Load the shipped galaxy diffusion model (or the one at `path`, with its `.json`
+    metadata next to it), after checking the SHA-256 of the weights file."""
+    path = pathlib.Path(path)
+    metadata_path = path.with_suffix(".json")
+    if not path.exists() or not metadata_path.exists():
+        raise FileNotFoundError(
+            f"No pretrained weights at {path} (with {metadata_path.name}). Restore them from the course "
+            f"repository (`git checkout -- {path.name}`) or retrain them: {RETRAIN_COMMAND}"
+        )
+    metadata = json.loads(metadata_path.read_text())
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != metadata["sha256"]:
+        raise ChecksumError(
+            f"{path.name} is damaged or not the file its metadata describes: SHA-256 {digest[:12]}..., "
+            f"expected {metadata['sha256'][:12]}.... If you use git-lfs or downloaded the repository as an "
+            f"archive, fetch the file again (`git checkout -- {path.name}`), or retrain it: {RETRAIN_COMMAND}"
+        )
+    spec = metadata["unet"]
+    skeleton = UNet(
+        spec["in_channels"],
+        tuple(spec["channels"]),
+        blocks_per_level=spec["blocks_per_level"],
+        num_classes=spec["num_classes"],
+        embedding_dim=spec.get("embedding_dim", 128),
+        groups=spec.get("groups", 8),
+        key=jax.random.key(0),
+    )
+    model = eqx.tree_deserialise_leaves(path, skeleton)
+    return PretrainedDiffusion(model=model, schedule=_schedule(metadata["schedule"]), metadata=metadata)
