@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 
 from course.nn.unet import UNet
 from course.schedules import DDPMSchedule
@@ -28,20 +29,39 @@ class ChecksumError(RuntimeError):
 
 
 class PretrainedDiffusion(NamedTuple):
-    """A trained noise-prediction network `model(x_t, t, y)` and the schedule it was trained
-    with; `metadata` holds the hyperparameters and the training log."""
+    """A trained noise-prediction network `model(x_t, t, y)`, the schedule to sample it with
+    and `metadata` (the hyperparameters and the training log).
+
+    The schedule is the training schedule (`metadata["schedule"]`) without its last, nearly
+    pure-noise steps: the cosine schedule ends with `alpha_bar` near 1e-9, where the
+    estimate `x0 = (x_t - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar)` multiplies any error
+    of the network by 20,000. It stops at the noise level `max_noise_level` (20 by
+    default: 200 times the pixel standard deviation of the galaxies), where `x_t` is still
+    pure noise for all practical purposes. Its steps are the training steps, so the
+    network needs no change.
+    """
 
     model: UNet
     schedule: DDPMSchedule
     metadata: dict
 
 
+DEFAULT_MAX_NOISE_LEVEL = 20.0
+
+
 def _schedule(spec: dict) -> DDPMSchedule:
+    """The training schedule, cut after the first step whose noise level
+    `sqrt((1 - alpha_bar) / alpha_bar)` reaches `max_noise_level`."""
     if spec["kind"] == "cosine":
-        return DDPMSchedule.cosine(spec["num_steps"])
-    if spec["kind"] == "linear":
-        return DDPMSchedule.linear(spec["num_steps"])
-    raise ValueError(f"Unknown schedule {spec['kind']!r}.")
+        schedule = DDPMSchedule.cosine(spec["num_steps"])
+    elif spec["kind"] == "linear":
+        schedule = DDPMSchedule.linear(spec["num_steps"])
+    else:
+        raise ValueError(f"Unknown schedule {spec['kind']!r}.")
+    levels = jnp.sqrt((1.0 - schedule.alpha_bars) / schedule.alpha_bars)
+    max_level = spec.get("max_noise_level", DEFAULT_MAX_NOISE_LEVEL)
+    num_steps = min(int(jnp.searchsorted(levels, max_level)) + 1, schedule.num_steps)
+    return DDPMSchedule(schedule.betas[:num_steps])
 
 
 def load_galaxy_unet(path: str | pathlib.Path = GALAXY_UNET_PATH) -> PretrainedDiffusion:

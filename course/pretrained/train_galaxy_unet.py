@@ -10,7 +10,9 @@ exercises). The model is class-conditional (disk- or bulge-dominated); the label
 dropped with probability `--label-dropout`, so that the same network is also an
 unconditional model, as classifier-free guidance needs.
 
-The weights kept are an exponential moving average of the trained ones. Every
+The weights kept are an exponential moving average of the trained ones, bias-corrected
+as Adam's moments are (the average starts at the initial weights, whose share after `n`
+steps, `ema_decay ** n`, is removed). Every
 `--checkpoint-every` steps they are written to `--output` (an equinox `.eqx` file) with a
 `.json` file next to it holding the hyperparameters, the training log and the file's
 SHA-256, which `course.pretrained.load_galaxy_unet` checks.
@@ -70,6 +72,11 @@ def save(model: UNet, path: pathlib.Path, metadata: dict) -> None:
     path.with_suffix(".json").write_text(json.dumps(metadata, indent=2) + "\n")
 
 
+def debiased(ema, initial, initial_share: float):
+    """Remove the initial weights' share from a moving average that started at them."""
+    return jax.tree.map(lambda e, p: (e - initial_share * p) / (1.0 - initial_share), ema, initial)
+
+
 def make_step(config: Config, schedule: DDPMSchedule, optimizer, static):
     num_classes = 2
 
@@ -112,6 +119,7 @@ def train(config: Config, output: pathlib.Path) -> None:
     optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(learning_rate, weight_decay=1e-4))
     params, static = eqx.partition(model, eqx.is_inexact_array)
     opt_state = optimizer.init(params)
+    initial = jax.tree.map(jnp.copy, params)
     ema = jax.tree.map(jnp.copy, params)
     step = make_step(config, schedule, optimizer, static)
 
@@ -139,7 +147,7 @@ def train(config: Config, output: pathlib.Path) -> None:
             metadata = {
                 "unet": {"in_channels": 1, "channels": list(config.channels),
                          "blocks_per_level": config.blocks_per_level, "num_classes": 2},
-                "schedule": {"kind": "cosine", "num_steps": config.num_diffusion_steps},
+                "schedule": {"kind": "cosine", "num_steps": config.num_diffusion_steps, "max_noise_level": 20.0},
                 "parameters": count_parameters(model),
                 "config": dataclasses.asdict(config),
                 "steps_done": i,
@@ -147,7 +155,7 @@ def train(config: Config, output: pathlib.Path) -> None:
                 "device": f"{len(devices)} x {devices[0].device_kind}",
                 "log": log,
             }
-            save(eqx.combine(ema, static), output, metadata)
+            save(eqx.combine(debiased(ema, initial, config.ema_decay ** i), static), output, metadata)
 
 
 def main(argv: list[str] | None = None) -> None:
