@@ -29,6 +29,7 @@
 # `uv run pytest exercises/astro/test_02_denoising_loss.py` or `uv run grader status`.
 
 # %%
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -141,7 +142,8 @@ small = UNet(in_channels=1, channels=(8, 16, 32), num_classes=2, key=jax.random.
 data = (train.truth, train.labels)
 loss_fn = lambda model, batch, key: conditional_denoising_loss(model, schedule, *batch, key)
 small, losses = training.train(
-    loss_fn, small, data, key=jax.random.key(3), num_steps=300, batch_size=32, learning_rate=2e-3, steps_per_call=10
+    loss_fn, small, data, key=jax.random.key(3), num_steps=300, batch_size=8 if training.quick_mode() else 32,
+    learning_rate=2e-3, steps_per_call=10,
 )
 fig, ax = plt.subplots(figsize=(5, 3))
 ax.plot(losses, lw=0.5)
@@ -163,7 +165,7 @@ test = galaxy_data.load_galaxies("test")
 held_out = test.truth[:64]
 
 
-@jax.jit
+@eqx.filter_jit
 def loss_at_step(model, t, key):
     noise = jax.random.normal(key, held_out.shape)
     alpha_bar = schedule.alpha_bars[t]
