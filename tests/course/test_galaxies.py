@@ -23,7 +23,7 @@ def test_images_hold_the_flux_of_their_parameters(batch):
     flux = np.asarray(batch.params.flux)
     np.testing.assert_allclose(np.sum(batch.truth, axis=(1, 2, 3)), flux, rtol=0.03)
     np.testing.assert_allclose(np.sum(batch.convolved, axis=(1, 2, 3)), flux, rtol=0.05)
-    assert np.min(batch.truth) > -0.01 * np.max(batch.truth)  # FFT ringing only
+    assert np.min(batch.truth) > -0.02 * np.max(batch.truth)  # FFT ringing next to compact bulges only
 
 
 def test_observed_images_carry_the_sky_noise(batch):

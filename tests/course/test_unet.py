@@ -13,14 +13,14 @@ def small():
 
 
 def test_default_unet_size():
-    model = eqx.filter_eval_shape(lambda: UNet(key=jax.random.key(0)))
+    model = UNet(key=jax.random.key(0))
     assert 400_000 < count_parameters(model) < 700_000
     assert model.label_embedding is None
 
 
 def test_output_has_the_input_shape_and_depends_on_everything(small, rng):
     x = jnp.asarray(rng.normal(size=(1, 16, 16)), jnp.float32)
-    out = jax.jit(small)(x, jnp.asarray(3.0), jnp.asarray(1))
+    out = eqx.filter_jit(small)(x, jnp.asarray(3.0), jnp.asarray(1))
     assert out.shape == x.shape and bool(jnp.all(jnp.isfinite(out)))
     assert not np.allclose(out, small(x, jnp.asarray(500.0), jnp.asarray(1)))
     assert not np.allclose(out, small(x, jnp.asarray(3.0), jnp.asarray(0)))
