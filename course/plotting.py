@@ -1,5 +1,5 @@
-"""Matplotlib helpers for 2D samples, densities, vector fields, sampling trajectories and
-attention maps.
+"""Matplotlib helpers for 2D samples, densities, vector fields, sampling trajectories,
+attention maps and images.
 
 Every function returns what it drew on (an Axes, or an animation) and never calls
 `plt.show()`, so it works the same in notebooks, scripts and headless tests.
@@ -184,3 +184,37 @@ def plot_attention_maps(
     if title is not None:
         fig.suptitle(title)
     return axes
+
+
+def show_images(
+    images: Float[ArrayLike, "n *c h w"],
+    *,
+    ncols: int = 8,
+    titles: list[str] | None = None,
+    scale: float | None = None,
+    size: float = 1.4,
+    cmap: str = "magma",
+) -> np.ndarray:
+    """Show a batch of single-band images in a grid, on a common asinh stretch.
+
+    Astronomers show galaxies on an `arcsinh` stretch, linear near zero and logarithmic for
+    bright pixels, so that faint outskirts and bright cores are visible together;
+    `scale` sets where the stretch turns over (default: a tenth of the 99th percentile of
+    the batch). Returns the array of Axes, one per image.
+    """
+    images = np.asarray(images)
+    images = images.reshape((images.shape[0],) + images.shape[-2:])
+    if scale is None:
+        scale = max(float(np.percentile(images, 99)) / 10.0, 1e-12)
+    stretched = np.arcsinh(images / scale)
+    vmin, vmax = 0.0, float(np.max(stretched))
+    nrows = -(-images.shape[0] // ncols)
+    ncols = min(ncols, images.shape[0])
+    _, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for i, ax in enumerate(axes.ravel()):
+        ax.set_axis_off()
+        if i < images.shape[0]:
+            ax.imshow(stretched[i], cmap=cmap, vmin=vmin, vmax=vmax, origin="lower")
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=8)
+    return axes.ravel()[: images.shape[0]]

@@ -9,6 +9,7 @@ from course.nn.transformer import (
     TransformerBlock,
     key_padding_mask,
 )
+from course.nn.unet import UNet, count_parameters
 
 __all__ = [
     "EquinoxSelfAttention",
@@ -16,6 +17,8 @@ __all__ = [
     "TimeMLP",
     "Transformer",
     "TransformerBlock",
+    "UNet",
+    "count_parameters",
     "key_padding_mask",
     "sinusoidal_embedding",
 ]

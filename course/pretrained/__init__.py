@@ -1,2 +1,98 @@
-"""Pretrained weights shipped with the course, loaded with a checksum check, and the
-scripts that trained them (each retrains its model with one command)."""
+"""Pretrained models shipped with the course, loaded with a checksum check, and the scripts
+that trained them (each retrains its model with one command; the protein language model's
+loader is `course.pretrained.protein_lm`).
+
+`load_galaxy_unet()` returns the galaxy diffusion model of the `astro` track: a
+class-conditional `course.nn.UNet` that predicts the noise in a noisy 32x32 galaxy image
+(the `truth` images of `course.data.galaxies`), and its DDPM noise schedule. Retrain it with
+
+    uv run python -m course.pretrained.train_galaxy_unet
+"""
+
+import hashlib
+import json
+import pathlib
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from course.nn.unet import UNet
+from course.schedules import DDPMSchedule
+
+_HERE = pathlib.Path(__file__).parent
+GALAXY_UNET_PATH = _HERE / "galaxy_unet.eqx"
+RETRAIN_COMMAND = "uv run python -m course.pretrained.train_galaxy_unet"
+
+
+class ChecksumError(RuntimeError):
+    """The weights file differs from the one its metadata describes."""
+
+
+class PretrainedDiffusion(NamedTuple):
+    """A trained noise-prediction network `model(x_t, t, y)`, the schedule to sample it with
+    and `metadata` (the hyperparameters and the training log).
+
+    The schedule is the training schedule (`metadata["schedule"]`) without its last, nearly
+    pure-noise steps: the cosine schedule ends with `alpha_bar` near 1e-9, where the
+    estimate `x0 = (x_t - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar)` multiplies any error
+    of the network by 20,000. It stops at the noise level `max_noise_level` (20 by
+    default: 200 times the pixel standard deviation of the galaxies), where `x_t` is still
+    pure noise for all practical purposes. Its steps are the training steps, so the
+    network needs no change.
+    """
+
+    model: UNet
+    schedule: DDPMSchedule
+    metadata: dict
+
+
+DEFAULT_MAX_NOISE_LEVEL = 20.0
+
+
+def _schedule(spec: dict) -> DDPMSchedule:
+    """The training schedule, cut after the first step whose noise level
+    `sqrt((1 - alpha_bar) / alpha_bar)` reaches `max_noise_level`."""
+    if spec["kind"] == "cosine":
+        schedule = DDPMSchedule.cosine(spec["num_steps"])
+    elif spec["kind"] == "linear":
+        schedule = DDPMSchedule.linear(spec["num_steps"])
+    else:
+        raise ValueError(f"Unknown schedule {spec['kind']!r}.")
+    levels = jnp.sqrt((1.0 - schedule.alpha_bars) / schedule.alpha_bars)
+    max_level = spec.get("max_noise_level", DEFAULT_MAX_NOISE_LEVEL)
+    num_steps = min(int(jnp.searchsorted(levels, max_level)) + 1, schedule.num_steps)
+    return DDPMSchedule(schedule.betas[:num_steps])
+
+
+def load_galaxy_unet(path: str | pathlib.Path = GALAXY_UNET_PATH) -> PretrainedDiffusion:
+    """Load the shipped galaxy diffusion model (or the one at `path`, with its `.json`
+    metadata next to it), after checking the SHA-256 of the weights file."""
+    path = pathlib.Path(path)
+    metadata_path = path.with_suffix(".json")
+    if not path.exists() or not metadata_path.exists():
+        raise FileNotFoundError(
+            f"No pretrained weights at {path} (with {metadata_path.name}). Restore them from the course "
+            f"repository (`git checkout -- {path.name}`) or retrain them: {RETRAIN_COMMAND}"
+        )
+    metadata = json.loads(metadata_path.read_text())
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != metadata["sha256"]:
+        raise ChecksumError(
+            f"{path.name} is damaged or not the file its metadata describes: SHA-256 {digest[:12]}..., "
+            f"expected {metadata['sha256'][:12]}.... If you use git-lfs or downloaded the repository as an "
+            f"archive, fetch the file again (`git checkout -- {path.name}`), or retrain it: {RETRAIN_COMMAND}"
+        )
+    spec = metadata["unet"]
+    skeleton = UNet(
+        spec["in_channels"],
+        tuple(spec["channels"]),
+        blocks_per_level=spec["blocks_per_level"],
+        num_classes=spec["num_classes"],
+        embedding_dim=spec.get("embedding_dim", 128),
+        groups=spec.get("groups", 8),
+        key=jax.random.key(0),
+    )
+    model = eqx.tree_deserialise_leaves(path, skeleton)
+    return PretrainedDiffusion(model=model, schedule=_schedule(metadata["schedule"]), metadata=metadata)

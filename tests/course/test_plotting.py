@@ -72,3 +72,14 @@ def test_save_gif_writes_every_frame(getkey, tmp_path):
         assert gif.format == "GIF"
         assert gif.n_frames == 5
         assert gif.info["duration"] == 100
+
+
+def test_show_images(rng):
+    images = rng.random((5, 1, 8, 8)).astype(np.float32)
+    axes = plotting.show_images(images, ncols=3, titles=list("abcde"))
+    assert len(axes) == 5 and all(isinstance(ax, Axes) for ax in axes)
+    assert axes[4].get_title() == "e"
+    shown = axes[0].get_images()[0].get_array()
+    assert shown.shape == (8, 8)
+    # A monotonic stretch: the brightest pixel stays the brightest.
+    assert np.unravel_index(np.argmax(shown), shown.shape) == np.unravel_index(np.argmax(images[0, 0]), (8, 8))

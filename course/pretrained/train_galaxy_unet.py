@@ -1,0 +1,179 @@
+"""Train the galaxy diffusion model shipped with the course (the `astro` track).
+
+    uv run python -m course.pretrained.train_galaxy_unet            # defaults: the shipped model
+    uv run python -m course.pretrained.train_galaxy_unet --help     # options
+
+A DDPM (Ho et al. 2020) with the cosine schedule of `course.schedules.DDPMSchedule` and the
+`course.nn.UNet`, trained to predict the noise added to the noiseless, unconvolved galaxy
+images of `course.data.galaxies` (the `truth` images: the prior of the reconstruction
+exercises). The model is class-conditional (disk- or bulge-dominated); the label is
+dropped with probability `--label-dropout`, so that the same network is also an
+unconditional model, as classifier-free guidance needs.
+
+The weights kept are an exponential moving average of the trained ones, bias-corrected
+as Adam's moments are (the average starts at the initial weights, whose share after `n`
+steps, `ema_decay ** n`, is removed). Every
+`--checkpoint-every` steps they are written to `--output` (an equinox `.eqx` file) with a
+`.json` file next to it holding the hyperparameters, the training log and the file's
+SHA-256, which `course.pretrained.load_galaxy_unet` checks.
+
+Data parallel: each batch is split along its first axis over all of `jax.devices()` (the
+parameters are replicated), so the same command uses every GPU of a machine; on a CPU
+there is one device and nothing changes. `--batch-size` must then be a multiple of the
+number of devices.
+"""
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import pathlib
+import time
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from course.data.galaxies import load_galaxies
+from course.nn.unet import UNet, count_parameters
+from course.schedules import DDPMSchedule
+
+DEFAULT_OUTPUT = pathlib.Path(__file__).with_name("galaxy_unet.eqx")
+
+
+@dataclasses.dataclass
+class Config:
+    steps: int = 3000
+    batch_size: int = 48
+    learning_rate: float = 1e-3
+    warmup_steps: int = 200
+    ema_decay: float = 0.999
+    label_dropout: float = 0.15
+    channels: tuple[int, ...] = (16, 32, 64)
+    blocks_per_level: int = 1
+    num_diffusion_steps: int = 1000
+    seed: int = 0
+    checkpoint_every: int = 250
+
+
+def sha256_of(path: pathlib.Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save(model: UNet, path: pathlib.Path, metadata: dict) -> None:
+    """Write the weights to `path` and the metadata (with the weights' SHA-256) next to it."""
+    temporary = path.with_suffix(".tmp")
+    eqx.tree_serialise_leaves(temporary, model)
+    temporary.replace(path)
+    metadata = dict(metadata, weights=path.name, sha256=sha256_of(path))
+    path.with_suffix(".json").write_text(json.dumps(metadata, indent=2) + "\n")
+
+
+def debiased(ema, initial, initial_share: float):
+    """Remove the initial weights' share from a moving average that started at them."""
+    return jax.tree.map(lambda e, p: (e - initial_share * p) / (1.0 - initial_share), ema, initial)
+
+
+def make_step(config: Config, schedule: DDPMSchedule, optimizer, static):
+    num_classes = 2
+
+    def loss_fn(params, images, labels, key):
+        model = eqx.combine(params, static)
+        t_key, noise_key, drop_key = jax.random.split(key, 3)
+        n = images.shape[0]
+        t = jax.random.randint(t_key, (n,), 0, config.num_diffusion_steps)
+        noise = jax.random.normal(noise_key, images.shape)
+        a = schedule.alpha_bars[t][:, None, None, None]
+        noisy = jnp.sqrt(a) * images + jnp.sqrt(1.0 - a) * noise
+        dropped = jax.random.bernoulli(drop_key, config.label_dropout, (n,))
+        labels = jnp.where(dropped, num_classes, labels)
+        predicted = jax.vmap(model)(noisy, t.astype(images.dtype), labels)
+        return jnp.mean((predicted - noise) ** 2)
+
+    @eqx.filter_jit(donate="all-except-first")
+    def step(ema, params, opt_state, images, labels, key):
+        loss, grads = jax.value_and_grad(loss_fn)(params, images, labels, key)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = eqx.apply_updates(params, updates)
+        ema = jax.tree.map(lambda e, p: config.ema_decay * e + (1.0 - config.ema_decay) * p, ema, params)
+        return ema, params, opt_state, loss
+
+    return step
+
+
+def train(config: Config, output: pathlib.Path) -> None:
+    galaxies = load_galaxies("train")
+    images, labels = np.asarray(galaxies.truth), np.asarray(galaxies.labels)
+    key = jax.random.key(config.seed)
+    model_key, key = jax.random.split(key)
+    model = UNet(
+        1, config.channels, blocks_per_level=config.blocks_per_level, num_classes=2, key=model_key
+    )
+    schedule = DDPMSchedule.cosine(config.num_diffusion_steps)
+    learning_rate = optax.warmup_cosine_decay_schedule(
+        0.0, config.learning_rate, config.warmup_steps, config.steps, end_value=config.learning_rate / 20
+    )
+    optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(learning_rate, weight_decay=1e-4))
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    opt_state = optimizer.init(params)
+    initial = jax.tree.map(jnp.copy, params)
+    ema = jax.tree.map(jnp.copy, params)
+    step = make_step(config, schedule, optimizer, static)
+
+    devices = jax.devices()
+    if config.batch_size % len(devices):
+        raise ValueError(f"--batch-size must be a multiple of the {len(devices)} devices.")
+    batch_sharding = NamedSharding(Mesh(np.array(devices), ("batch",)), PartitionSpec("batch"))
+
+    print(f"UNet {config.channels}: {count_parameters(model):,} parameters; {len(images)} images; "
+          f"{len(devices)} {devices[0].platform} device(s)", flush=True)
+    rng = np.random.default_rng(config.seed)
+    log, recent, start = [], [], time.time()
+    for i in range(1, config.steps + 1):
+        indices = rng.integers(0, len(images), config.batch_size)
+        batch = jax.device_put((images[indices], labels[indices]), batch_sharding)
+        key, step_key = jax.random.split(key)
+        ema, params, opt_state, loss = step(ema, params, opt_state, *batch, step_key)
+        recent.append(loss)
+        if i % 50 == 0 or i == config.steps:
+            mean_loss = float(jnp.mean(jnp.stack(recent)))
+            recent = []
+            log.append({"step": i, "loss": round(mean_loss, 5), "seconds": round(time.time() - start, 1)})
+            print(f"step {i:6d}  loss {mean_loss:.4f}  {time.time() - start:7.0f} s", flush=True)
+        if i % config.checkpoint_every == 0 or i == config.steps:
+            metadata = {
+                "unet": {"in_channels": 1, "channels": list(config.channels),
+                         "blocks_per_level": config.blocks_per_level, "num_classes": 2},
+                "schedule": {"kind": "cosine", "num_steps": config.num_diffusion_steps, "max_noise_level": 20.0},
+                "parameters": count_parameters(model),
+                "config": dataclasses.asdict(config),
+                "steps_done": i,
+                "training_seconds": round(time.time() - start, 1),
+                "device": f"{len(devices)} x {devices[0].device_kind}",
+                "log": log,
+            }
+            save(eqx.combine(debiased(ema, initial, config.ema_decay ** i), static), output, metadata)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    defaults = Config()
+    for field in dataclasses.fields(Config):
+        name = "--" + field.name.replace("_", "-")
+        value = getattr(defaults, field.name)
+        if isinstance(value, tuple):
+            parser.add_argument(name, type=int, nargs="+", default=value)
+        else:
+            parser.add_argument(name, type=type(value), default=value)
+    parser.add_argument("--output", type=pathlib.Path, default=DEFAULT_OUTPUT)
+    args = vars(parser.parse_args(argv))
+    output = args.pop("output")
+    args["channels"] = tuple(args["channels"])
+    train(Config(**args), output)
+
+
+if __name__ == "__main__":
+    main()

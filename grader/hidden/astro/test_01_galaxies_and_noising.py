@@ -1,0 +1,65 @@
+"""Hidden tests for 01_galaxies_and_noising.py: the student's functions against the reference."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from course.schedules import DDPMSchedule
+from grader import checks
+from grader.inputs import normals
+
+
+@functools.partial(jax.jit, static_argnums=0)  # one compiled program per number of steps, not one per op
+def cosine_schedule(num_steps, s):
+    u = jnp.arange(num_steps + 1) / num_steps
+    f = jnp.cos((u + s) / (1.0 + s) * (jnp.pi / 2.0)) ** 2
+    return DDPMSchedule(jnp.minimum(1.0 - f[1:] / f[:-1], 0.999))
+
+
+def random_schedule(rng, num_steps=30):
+    return cosine_schedule(num_steps, np.float32(rng.uniform(0.004, 0.02)))
+
+
+@pytest.mark.exercise("forward_noise")
+@pytest.mark.points(2)
+def test_forward_noise_matches_reference(submission, reference, rng):
+    schedule = random_schedule(rng)
+    images, noise = normals(rng, 2, 6, 1, 8, 8)
+    t = rng.integers(0, schedule.num_steps, size=6).astype(np.int32)
+    got = checks.jitted(submission.forward_noise, schedule, images, t, noise, call="jit(forward_noise)")
+    expected = jax.jit(reference.forward_noise)(schedule, images, t, noise)
+    checks.assert_close(got, expected, call="forward_noise on 6 random 8x8 images and steps")
+
+
+@pytest.mark.exercise("forward_noise")
+@pytest.mark.points(1)
+def test_forward_noise_works_for_several_channels(submission, reference, rng):
+    schedule = random_schedule(rng)
+    images, noise = normals(rng, 2, 3, 2, 4, 6)
+    t = rng.integers(0, schedule.num_steps, size=3).astype(np.int32)
+    got = checks.jitted(submission.forward_noise, schedule, images, t, noise, call="jit(forward_noise)")
+    expected = jax.jit(reference.forward_noise)(schedule, images, t, noise)
+    checks.assert_close(got, expected, call="forward_noise on 3 two-channel 4x6 images")
+
+
+@pytest.mark.exercise("noise_level")
+@pytest.mark.points(2)
+def test_noise_level_matches_reference(submission, reference, rng):
+    schedule = random_schedule(rng)
+    t = rng.integers(0, schedule.num_steps, size=(3, 5)).astype(np.int32)
+    got = checks.jitted(submission.noise_level, schedule, t, call="jit(noise_level)")
+    expected = jax.jit(reference.noise_level)(schedule, t)
+    checks.assert_close(got, expected, call="noise_level(schedule, t) for t of shape (3, 5)", rtol=1e-5)
+
+
+@pytest.mark.exercise("matching_step")
+@pytest.mark.points(2)
+def test_matching_step_matches_reference(submission, reference, rng):
+    schedule = random_schedule(rng)
+    sigmas = np.exp(rng.uniform(-6, 4, size=20)).astype(np.float32)
+    got = checks.jitted(submission.matching_step, schedule, sigmas, call="jit(matching_step)")
+    expected = jax.jit(reference.matching_step)(schedule, sigmas)
+    checks.assert_close(np.asarray(got), np.asarray(expected), call="matching_step on 20 noise levels from 0.002 to 55")

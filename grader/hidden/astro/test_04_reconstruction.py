@@ -1,0 +1,73 @@
+"""Hidden tests for 04_reconstruction.py: the student's functions against the reference."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from course.data.galaxies import convolve_psf
+from course.nn import UNet
+from course.schedules import DDPMSchedule
+from grader import checks
+from grader.inputs import normals
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def cosine_schedule(num_steps, s):
+    u = jnp.arange(num_steps + 1) / num_steps
+    f = jnp.cos((u + s) / (1.0 + s) * (jnp.pi / 2.0)) ** 2
+    return DDPMSchedule(jnp.minimum(1.0 - f[1:] / f[:-1], 0.999))
+
+
+def random_schedule(rng, num_steps=40):
+    return cosine_schedule(num_steps, np.float32(rng.uniform(0.004, 0.02)))
+
+
+def tiny_unet(rng):
+    return UNet(1, (4, 8), embedding_dim=8, groups=2, key=jax.random.key(int(rng.integers(2**31))))
+
+
+def random_blur(rng):
+    kernel = rng.random((3, 3)).astype(np.float32)
+    kernel /= kernel.sum()
+    return jax.jit(jax.vmap(lambda image: convolve_psf(image, kernel)))
+
+
+@pytest.mark.exercise("tweedie_denoise")
+@pytest.mark.points(2)
+def test_tweedie_denoise_matches_reference(submission, reference, rng):
+    schedule, model = random_schedule(rng), tiny_unet(rng)
+    y = normals(rng, 3, 1, 8, 8)
+    sigma = float(rng.uniform(0.05, 2.0))
+    got = submission.tweedie_denoise(model, schedule, y, sigma)
+    expected = reference.tweedie_denoise(model, schedule, y, sigma)
+    checks.assert_close(got, expected, call=f"tweedie_denoise(unet, schedule, y, {sigma:.3f})", rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.exercise("likelihood_score")
+@pytest.mark.points(3)
+def test_likelihood_score_matches_reference(submission, reference, rng):
+    schedule, blur = random_schedule(rng), random_blur(rng)
+    x0, y = normals(rng, 2, 3, 1, 8, 8)
+    sigma_y = float(rng.uniform(0.01, 0.3))
+    for t in rng.integers(0, schedule.num_steps, size=3):
+        t = np.int32(t)
+        call = f"likelihood_score(schedule, x0_hat, {t}, y, blur, {sigma_y:.3f})"
+        got = checks.jitted(submission.likelihood_score, schedule, x0, t, y, blur, sigma_y, call=call,
+                            static_argnums=(4, 5))
+        expected = jax.jit(reference.likelihood_score, static_argnums=(4, 5))(schedule, x0, t, y, blur, sigma_y)
+        checks.assert_close(got, expected, call=call, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.exercise("deconvolve")
+@pytest.mark.points(4)
+def test_deconvolve_matches_reference(submission, reference, rng, getkey):
+    schedule, model, blur = random_schedule(rng), tiny_unet(rng), random_blur(rng)
+    y = blur(normals(rng, 2, 1, 8, 8))
+    key = getkey()
+    run = lambda fn: fn(model, schedule, y, blur, 0.1, key, num_steps=4, eta=0.7)
+    got = checks.assert_no_key_reuse(run, submission.deconvolve, call="deconvolve")
+    checks.assert_close(got, run(reference.deconvolve), call="deconvolve(unet, ..., num_steps=4, eta=0.7)",
+                        rtol=1e-3, atol=1e-4)

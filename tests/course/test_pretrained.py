@@ -1,0 +1,55 @@
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from course import pretrained
+from course.nn import UNet
+
+
+def test_shipped_galaxy_model_loads_and_denoises():
+    loaded = pretrained.load_galaxy_unet()
+    assert isinstance(loaded.model, UNet)
+    # The sampling schedule is the training one cut at the noise level max_noise_level (20).
+    assert loaded.schedule.num_steps <= loaded.metadata["schedule"]["num_steps"]
+    np.testing.assert_allclose(loaded.schedule.alpha_bars[-1], 1.0 / (1.0 + 20.0**2), rtol=0.2)
+    # A blank sky with a little noise: the network must recognise the noise it was given.
+    noise = jax.random.normal(jax.random.key(0), (1, 32, 32))
+    t = jnp.asarray(50.0)
+    alpha_bar = loaded.schedule.alpha_bars[50]
+    predicted = loaded.model(jnp.sqrt(1.0 - alpha_bar) * noise, t)
+    assert jnp.mean((predicted - noise) ** 2) < 0.1
+
+
+def test_damaged_weights_are_refused_with_advice(tmp_path):
+    for suffix in (".eqx", ".json"):
+        shutil.copy(pretrained.GALAXY_UNET_PATH.with_suffix(suffix), tmp_path / f"copy{suffix}")
+    weights = tmp_path / "copy.eqx"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(pretrained.ChecksumError, match="train_galaxy_unet"):
+        pretrained.load_galaxy_unet(weights)
+
+
+def test_missing_weights_say_how_to_retrain(tmp_path):
+    with pytest.raises(FileNotFoundError, match="train_galaxy_unet"):
+        pretrained.load_galaxy_unet(tmp_path / "absent.eqx")
+
+
+def test_weights_round_trip_through_the_training_script_format(tmp_path):
+    from course.pretrained import train_galaxy_unet as script
+
+    model = UNet(1, (8, 16), embedding_dim=16, groups=4, num_classes=2, key=jax.random.key(3))
+    metadata = {
+        "unet": {"in_channels": 1, "channels": [8, 16], "blocks_per_level": 1, "num_classes": 2,
+                 "embedding_dim": 16, "groups": 4},
+        "schedule": {"kind": "linear", "num_steps": 10},
+    }
+    script.save(model, tmp_path / "tiny.eqx", metadata)
+    loaded = pretrained.load_galaxy_unet(tmp_path / "tiny.eqx")
+    x = jnp.ones((1, 8, 8))
+    np.testing.assert_allclose(loaded.model(x, 3.0, 1), model(x, 3.0, 1), rtol=1e-6)
+    assert loaded.schedule.num_steps == 10

@@ -1,0 +1,58 @@
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from course.nn import UNet, count_parameters
+
+
+@pytest.fixture(scope="module")
+def small():
+    return UNet(1, (8, 16), embedding_dim=16, groups=4, num_classes=2, key=jax.random.key(0))
+
+
+def test_default_unet_size():
+    model = UNet(key=jax.random.key(0))
+    assert 400_000 < count_parameters(model) < 700_000
+    assert model.label_embedding is None
+
+
+def test_output_has_the_input_shape_and_depends_on_everything(small, rng):
+    x = jnp.asarray(rng.normal(size=(1, 16, 16)), jnp.float32)
+    out = eqx.filter_jit(small)(x, jnp.asarray(3.0), jnp.asarray(1))
+    assert out.shape == x.shape and bool(jnp.all(jnp.isfinite(out)))
+    assert not np.allclose(out, small(x, jnp.asarray(500.0), jnp.asarray(1)))
+    assert not np.allclose(out, small(x, jnp.asarray(3.0), jnp.asarray(0)))
+    assert not np.allclose(out, small(2 * x, jnp.asarray(3.0), jnp.asarray(1)))
+
+
+def test_missing_label_is_the_null_class(small, rng):
+    x = jnp.asarray(rng.normal(size=(1, 16, 16)), jnp.float32)
+    np.testing.assert_allclose(small(x, 7.0), small(x, 7.0, jnp.asarray(2)), rtol=1e-6)
+
+
+def test_each_output_pixel_sees_the_whole_stamp(small):
+    """The receptive field covers the image: a change in one corner reaches the other."""
+    x = jnp.zeros((1, 16, 16))
+    corner = jax.grad(lambda x: small(x, 10.0)[0, 15, 15])(x)
+    assert jnp.abs(corner[0, 0, 0]) > 0
+
+
+def test_vmap_and_grad(small, rng):
+    x = jnp.asarray(rng.normal(size=(4, 1, 16, 16)), jnp.float32)
+    t = jnp.arange(4.0)
+    loss = lambda model: jnp.mean(jax.vmap(model)(x, t) ** 2)
+    grads = eqx.filter_grad(loss)(small)
+    leaves = jax.tree.leaves(eqx.filter(grads, eqx.is_inexact_array))
+    assert all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in leaves)
+    batched = jax.vmap(small)(x, t)
+    np.testing.assert_allclose(batched[2], small(x[2], t[2]), rtol=1e-4, atol=1e-5)
+
+
+def test_time_scale_maps_continuous_time_onto_steps(rng):
+    key = jax.random.key(1)
+    steps = UNet(1, (8, 16), embedding_dim=16, groups=4, key=key)
+    continuous = UNet(1, (8, 16), embedding_dim=16, groups=4, time_scale=1.0, key=key)
+    x = jnp.asarray(rng.normal(size=(1, 8, 8)), jnp.float32)
+    np.testing.assert_allclose(steps(x, 250.0), continuous(x, 0.25), rtol=1e-5, atol=1e-6)
