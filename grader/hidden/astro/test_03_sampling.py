@@ -1,9 +1,6 @@
 """Hidden tests for 03_sampling.py: the student's functions against the reference."""
 
-import functools
-
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -12,16 +9,12 @@ from course.schedules import DDPMSchedule
 from grader import checks
 from grader.inputs import normals
 
-
-@functools.partial(jax.jit, static_argnums=0)
-def cosine_schedule(num_steps, s):
-    u = jnp.arange(num_steps + 1) / num_steps
-    f = jnp.cos((u + s) / (1.0 + s) * (jnp.pi / 2.0)) ** 2
-    return DDPMSchedule(jnp.minimum(1.0 - f[1:] / f[:-1], 0.999))
+# The course's cosine schedule, compiled (a small program per length and offset `s`).
+cosine_schedule = jax.jit(DDPMSchedule.cosine, static_argnums=(0, 1))
 
 
 def random_schedule(rng, num_steps=40):
-    return cosine_schedule(num_steps, np.float32(rng.uniform(0.004, 0.02)))
+    return cosine_schedule(num_steps, float(rng.uniform(0.004, 0.02)))
 
 
 def tiny_unet(rng, num_classes=0):
