@@ -34,16 +34,21 @@ def centroid(image: Float[ArrayLike, "*c h w"]) -> Float[Array, " 2"]:
     return jnp.stack([jnp.sum(rows * plane), jnp.sum(cols * plane)]) / total
 
 
-def half_light_radius(image: Float[ArrayLike, "*c h w"]) -> Float[Array, ""]:
-    """The radius of the circle about the centroid that holds half the positive flux of the
-    image (pixels sorted by distance, cumulative flux interpolated linearly)."""
+def light_radius(image: Float[ArrayLike, "*c h w"], fraction: float = 0.5) -> Float[Array, ""]:
+    """The radius of the circle about the centroid that holds `fraction` of the positive flux
+    of the image (pixels sorted by distance, cumulative flux interpolated linearly)."""
     plane = jnp.clip(_plane(image), 0.0)
     rows, cols = jnp.indices(plane.shape, dtype=plane.dtype)
     centre = centroid(plane)
     radii = jnp.sqrt((rows - centre[0]) ** 2 + (cols - centre[1]) ** 2).ravel()
     order = jnp.argsort(radii)
     radii, cumulative = radii[order], jnp.cumsum(plane.ravel()[order])
-    return jnp.interp(0.5 * cumulative[-1], cumulative, radii)
+    return jnp.interp(fraction * cumulative[-1], cumulative, radii)
+
+
+def half_light_radius(image: Float[ArrayLike, "*c h w"]) -> Float[Array, ""]:
+    """The radius that holds half the positive flux: `light_radius(image, 0.5)`."""
+    return light_radius(image, 0.5)
 
 
 def ellipticity(image: Float[ArrayLike, "*c h w"], *, weight_sigma: float = 3.0) -> Float[Array, ""]:

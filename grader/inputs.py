@@ -1,4 +1,4 @@
-"""Test inputs made with NumPy: building them compiles nothing, which keeps tests fast."""
+"""Test inputs. Most are made with NumPy: building them compiles nothing, which keeps tests fast."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import math
 import equinox as eqx
 import jax
 import numpy as np
+
+from course.nn import UNet
+from course.schedules import DDPMSchedule
 
 
 def with_numpy_weights(abstract, rng: np.random.Generator):
@@ -28,3 +31,18 @@ def with_numpy_weights(abstract, rng: np.random.Generator):
 def normals(rng: np.random.Generator, *shape: int) -> np.ndarray:
     """Standard normal float32 test inputs."""
     return rng.normal(size=shape).astype(np.float32)
+
+
+def tiny_unet(rng: np.random.Generator, num_classes: int = 0) -> UNet:
+    """A `course.nn.UNet` with random weights for 1-channel images of side a multiple of 2
+    (two levels of 4 and 8 channels), class-conditional when `num_classes > 0`."""
+    key = jax.random.key(int(rng.integers(2**31)))
+    return UNet(1, (4, 8), embedding_dim=8, groups=2, num_classes=num_classes, key=key)
+
+
+_cosine_schedule = jax.jit(DDPMSchedule.cosine, static_argnums=(0, 1))  # compiled once per length and offset
+
+
+def random_cosine_schedule(rng: np.random.Generator, num_steps: int) -> DDPMSchedule:
+    """The course's cosine schedule of `num_steps` steps, with a random offset `s`."""
+    return _cosine_schedule(num_steps, float(rng.uniform(0.004, 0.02)))

@@ -3,8 +3,9 @@ that trained them (each retrains its model with one command; the protein languag
 loader is `course.pretrained.protein_lm`).
 
 `load_galaxy_unet()` returns the galaxy diffusion model of the `astro` track: a
-class-conditional `course.nn.UNet` that predicts the noise in a noisy 32x32 galaxy image
-(the `truth` images of `course.data.galaxies`), and its DDPM noise schedule. Retrain it with
+class-conditional noise predictor for noisy 32x32 galaxy images (the `truth` images of
+`course.data.galaxies`; a `course.nn.UNet` trained by v-prediction, wrapped by
+`course.nn.v_prediction.VPredictionModel`), and its DDPM noise schedule. Retrain it with
 
     uv run python -m course.pretrained.train_galaxy_unet
 """
@@ -19,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from course.nn.unet import UNet
+from course.nn.v_prediction import VPredictionModel
 from course.schedules import DDPMSchedule
 
 _HERE = pathlib.Path(__file__).parent
@@ -31,8 +33,8 @@ class ChecksumError(RuntimeError):
 
 
 class PretrainedDiffusion(NamedTuple):
-    """A trained noise-prediction network `model(x_t, t, y)`, the schedule to sample it with
-    and `metadata` (the hyperparameters and the training log).
+    """A trained noise predictor `model(x_t, t, y) -> eps` for one image, the schedule to
+    sample it with and `metadata` (the hyperparameters and the training log).
 
     The schedule is the training schedule (`metadata["schedule"]`) without its last, nearly
     pure-noise steps: the cosine schedule ends with `alpha_bar` near 1e-9, where the
@@ -43,7 +45,7 @@ class PretrainedDiffusion(NamedTuple):
     network needs no change.
     """
 
-    model: UNet
+    model: UNet | VPredictionModel
     schedule: DDPMSchedule
     metadata: dict
 
@@ -51,7 +53,7 @@ class PretrainedDiffusion(NamedTuple):
 DEFAULT_MAX_NOISE_LEVEL = 20.0
 
 
-def _schedule(spec: dict) -> DDPMSchedule:
+def sampling_schedule(spec: dict) -> DDPMSchedule:
     """The training schedule, cut after the first step whose noise level
     `sqrt((1 - alpha_bar) / alpha_bar)` reaches `max_noise_level`."""
     if spec["kind"] == "cosine":
@@ -95,4 +97,10 @@ def load_galaxy_unet(path: str | pathlib.Path = GALAXY_UNET_PATH) -> PretrainedD
         key=jax.random.key(0),
     )
     model = eqx.tree_deserialise_leaves(path, skeleton)
-    return PretrainedDiffusion(model=model, schedule=_schedule(metadata["schedule"]), metadata=metadata)
+    schedule = sampling_schedule(metadata["schedule"])
+    parameterisation = metadata.get("parameterisation", {"kind": "epsilon"})
+    if parameterisation["kind"] == "v":
+        model = VPredictionModel(model, schedule.alpha_bars, parameterisation["data_scale"])
+    elif parameterisation["kind"] != "epsilon":
+        raise ValueError(f"Unknown parameterisation {parameterisation['kind']!r} in {metadata_path.name}.")
+    return PretrainedDiffusion(model=model, schedule=schedule, metadata=metadata)

@@ -3,12 +3,15 @@
     uv run python -m course.pretrained.train_galaxy_unet            # defaults: the shipped model
     uv run python -m course.pretrained.train_galaxy_unet --help     # options
 
-A DDPM (Ho et al. 2020) with the cosine schedule of `course.schedules.DDPMSchedule` and the
-`course.nn.UNet`, trained to predict the noise added to the noiseless, unconvolved galaxy
-images of `course.data.galaxies` (the `truth` images: the prior of the reconstruction
-exercises). The model is class-conditional (disk- or bulge-dominated); the label is
-dropped with probability `--label-dropout`, so that the same network is also an
-unconditional model, as classifier-free guidance needs.
+A DDPM (Ho et al. 2020) with the cosine schedule of `course.schedules.DDPMSchedule` on the
+noiseless, unconvolved galaxy images of `course.data.galaxies` (the `truth` images: the
+prior of the reconstruction exercises). The `course.nn.UNet` is trained by v-prediction on
+the images multiplied by `--data-scale` (`course.nn.v_prediction`: the images' pixel
+standard deviation is about 0.1), on the steps that the shipped sampling schedule keeps;
+`course.pretrained.load_galaxy_unet` wraps it into the noise predictor the exercises use.
+The model is class-conditional (disk- or bulge-dominated); the label is dropped with
+probability `--label-dropout`, so that the same network is also an unconditional model,
+as classifier-free guidance needs.
 
 The weights kept are an exponential moving average of the trained ones, bias-corrected
 as Adam's moments are (the average starts at the initial weights, whose share after `n`
@@ -39,7 +42,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from course.data.galaxies import load_galaxies
 from course.nn.unet import UNet, count_parameters
-from course.schedules import DDPMSchedule
+from course.nn.v_prediction import VPredictionModel
+from course.pretrained import DEFAULT_MAX_NOISE_LEVEL, sampling_schedule
 
 DEFAULT_OUTPUT = pathlib.Path(__file__).with_name("galaxy_unet.eqx")
 
@@ -55,6 +59,8 @@ class Config:
     channels: tuple[int, ...] = (16, 32, 64)
     blocks_per_level: int = 1
     num_diffusion_steps: int = 1000
+    max_noise_level: float = DEFAULT_MAX_NOISE_LEVEL
+    data_scale: float = 10.0
     seed: int = 0
     checkpoint_every: int = 250
 
@@ -77,21 +83,27 @@ def debiased(ema, initial, initial_share: float):
     return jax.tree.map(lambda e, p: (e - initial_share * p) / (1.0 - initial_share), ema, initial)
 
 
-def make_step(config: Config, schedule: DDPMSchedule, optimizer, static):
+def schedule_spec(config: Config) -> dict:
+    return {"kind": "cosine", "num_steps": config.num_diffusion_steps, "max_noise_level": config.max_noise_level}
+
+
+def make_step(config: Config, optimizer, static):
     num_classes = 2
+    alpha_bars = sampling_schedule(schedule_spec(config)).alpha_bars
 
     def loss_fn(params, images, labels, key):
-        model = eqx.combine(params, static)
+        model = VPredictionModel(eqx.combine(params, static), alpha_bars, config.data_scale)
         t_key, noise_key, drop_key = jax.random.split(key, 3)
         n = images.shape[0]
-        t = jax.random.randint(t_key, (n,), 0, config.num_diffusion_steps)
+        t = jax.random.randint(t_key, (n,), 0, alpha_bars.shape[0])
         noise = jax.random.normal(noise_key, images.shape)
-        a = schedule.alpha_bars[t][:, None, None, None]
+        a = alpha_bars[t][:, None, None, None]
         noisy = jnp.sqrt(a) * images + jnp.sqrt(1.0 - a) * noise
         dropped = jax.random.bernoulli(drop_key, config.label_dropout, (n,))
         labels = jnp.where(dropped, num_classes, labels)
-        predicted = jax.vmap(model)(noisy, t.astype(images.dtype), labels)
-        return jnp.mean((predicted - noise) ** 2)
+        t = t.astype(images.dtype)
+        predicted = jax.vmap(model.network)(jax.vmap(model.network_input)(noisy, t), t, labels)
+        return jnp.mean((predicted - jax.vmap(model.v_target)(images, noise, t)) ** 2)
 
     @eqx.filter_jit(donate="all-except-first")
     def step(ema, params, opt_state, images, labels, key):
@@ -112,7 +124,6 @@ def train(config: Config, output: pathlib.Path) -> None:
     model = UNet(
         1, config.channels, blocks_per_level=config.blocks_per_level, num_classes=2, key=model_key
     )
-    schedule = DDPMSchedule.cosine(config.num_diffusion_steps)
     learning_rate = optax.warmup_cosine_decay_schedule(
         0.0, config.learning_rate, config.warmup_steps, config.steps, end_value=config.learning_rate / 20
     )
@@ -121,14 +132,15 @@ def train(config: Config, output: pathlib.Path) -> None:
     opt_state = optimizer.init(params)
     initial = jax.tree.map(jnp.copy, params)
     ema = jax.tree.map(jnp.copy, params)
-    step = make_step(config, schedule, optimizer, static)
+    step = make_step(config, optimizer, static)
 
     devices = jax.devices()
     if config.batch_size % len(devices):
         raise ValueError(f"--batch-size must be a multiple of the {len(devices)} devices.")
     batch_sharding = NamedSharding(Mesh(np.array(devices), ("batch",)), PartitionSpec("batch"))
 
-    print(f"UNet {config.channels}: {count_parameters(model):,} parameters; {len(images)} images; "
+    print(f"UNet {config.channels}: {count_parameters(model):,} parameters; {len(images)} images "
+          f"(pixel standard deviation {images.std():.3f}, data scale {config.data_scale}); "
           f"{len(devices)} {devices[0].platform} device(s)", flush=True)
     rng = np.random.default_rng(config.seed)
     log, recent, start = [], [], time.time()
@@ -147,7 +159,8 @@ def train(config: Config, output: pathlib.Path) -> None:
             metadata = {
                 "unet": {"in_channels": 1, "channels": list(config.channels),
                          "blocks_per_level": config.blocks_per_level, "num_classes": 2},
-                "schedule": {"kind": "cosine", "num_steps": config.num_diffusion_steps, "max_noise_level": 20.0},
+                "schedule": schedule_spec(config),
+                "parameterisation": {"kind": "v", "data_scale": config.data_scale},
                 "parameters": count_parameters(model),
                 "config": dataclasses.asdict(config),
                 "steps_done": i,

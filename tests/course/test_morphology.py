@@ -25,6 +25,13 @@ def test_half_light_radius_of_a_round_gaussian():
     assert radius == pytest.approx(3.0 * np.sqrt(2 * np.log(2)), rel=0.05)
 
 
+@pytest.mark.parametrize("fraction", [0.2, 0.8])
+def test_light_radius_of_a_round_gaussian(fraction):
+    """A fraction f of the light of a round Gaussian lies within sigma sqrt(-2 ln(1 - f))."""
+    radius = morphology.light_radius(gaussian_image(6.0, 6.0, centre=(31.3, 32.2), size=64), fraction)
+    assert radius == pytest.approx(6.0 * np.sqrt(-2 * np.log(1 - fraction)), rel=0.03)
+
+
 def test_ellipticity_of_round_and_elongated_gaussians():
     assert morphology.ellipticity(gaussian_image(3.0, 3.0)) == pytest.approx(0.0, abs=1e-4)
     # Axis ratio q = 1/2: (1 - q^2) / (1 + q^2) = 0.6 with a flat weight.

@@ -1,27 +1,11 @@
 """Hidden tests for 02_denoising_loss.py: the student's functions against the reference."""
 
 import equinox as eqx
-import jax
 import numpy as np
 import pytest
 
-from course.nn import UNet
-from course.schedules import DDPMSchedule
 from grader import checks
-from grader.inputs import normals
-
-# The course's cosine schedule, compiled (a small program per length and offset `s`).
-cosine_schedule = jax.jit(DDPMSchedule.cosine, static_argnums=(0, 1))
-
-
-def random_schedule(rng, num_steps=20):
-    return cosine_schedule(num_steps, float(rng.uniform(0.004, 0.02)))
-
-
-def tiny_unet(rng, num_classes=0):
-    """A small UNet for 8x8 images with random weights."""
-    key = jax.random.key(int(rng.integers(2**31)))
-    return UNet(1, (4, 8), embedding_dim=8, groups=2, num_classes=num_classes, key=key)
+from grader.inputs import normals, random_cosine_schedule, tiny_unet
 
 
 def images_and_labels(rng, n=16):
@@ -31,7 +15,7 @@ def images_and_labels(rng, n=16):
 @pytest.mark.exercise("denoising_loss")
 @pytest.mark.points(2)
 def test_denoising_loss_matches_reference(submission, reference, rng, getkey):
-    schedule, model = random_schedule(rng), tiny_unet(rng)
+    schedule, model = random_cosine_schedule(rng, 20), tiny_unet(rng)
     images, _ = images_and_labels(rng)
     key = getkey()
     got = checks.assert_no_key_reuse(eqx.filter_jit(submission.denoising_loss), model, schedule, images, key,
@@ -43,7 +27,7 @@ def test_denoising_loss_matches_reference(submission, reference, rng, getkey):
 @pytest.mark.exercise("denoising_loss")
 @pytest.mark.points(2)
 def test_denoising_loss_gradients_match_reference(submission, reference, rng, getkey):
-    schedule, model = random_schedule(rng), tiny_unet(rng)
+    schedule, model = random_cosine_schedule(rng, 20), tiny_unet(rng)
     images, _ = images_and_labels(rng)
     key = getkey()
     grad_of = lambda loss: eqx.filter_jit(eqx.filter_grad(loss))(model, schedule, images, key)
@@ -54,7 +38,7 @@ def test_denoising_loss_gradients_match_reference(submission, reference, rng, ge
 @pytest.mark.exercise("denoising_loss")
 @pytest.mark.points(1)
 def test_denoising_loss_uses_the_key(submission, rng, getkey):
-    schedule, model = random_schedule(rng), tiny_unet(rng)
+    schedule, model = random_cosine_schedule(rng, 20), tiny_unet(rng)
     images, _ = images_and_labels(rng)
     loss = eqx.filter_jit(submission.denoising_loss)
     checks.assert_different(loss(model, schedule, images, getkey()), loss(model, schedule, images, getkey()),
@@ -66,7 +50,7 @@ def test_denoising_loss_uses_the_key(submission, rng, getkey):
 @pytest.mark.points(3)
 @pytest.mark.parametrize("drop_probability", [0.0, 0.5, 1.0])
 def test_conditional_loss_matches_reference(submission, reference, rng, getkey, drop_probability):
-    schedule, model = random_schedule(rng), tiny_unet(rng, num_classes=2)
+    schedule, model = random_cosine_schedule(rng, 20), tiny_unet(rng, num_classes=2)
     images, labels = images_and_labels(rng)
     key = getkey()
     loss = lambda fn: eqx.filter_jit(fn)(model, schedule, images, labels, key, drop_probability)
@@ -78,7 +62,7 @@ def test_conditional_loss_matches_reference(submission, reference, rng, getkey, 
 @pytest.mark.exercise("conditional_denoising_loss")
 @pytest.mark.points(1)
 def test_conditional_loss_gradients_match_reference(submission, reference, rng, getkey):
-    schedule, model = random_schedule(rng), tiny_unet(rng, num_classes=2)
+    schedule, model = random_cosine_schedule(rng, 20), tiny_unet(rng, num_classes=2)
     images, labels = images_and_labels(rng)
     key = getkey()
     grad_of = lambda loss: eqx.filter_jit(eqx.filter_grad(loss))(model, schedule, images, labels, key, 0.3)

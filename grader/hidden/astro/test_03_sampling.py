@@ -4,28 +4,14 @@ import jax
 import numpy as np
 import pytest
 
-from course.nn import UNet
-from course.schedules import DDPMSchedule
 from grader import checks
-from grader.inputs import normals
-
-# The course's cosine schedule, compiled (a small program per length and offset `s`).
-cosine_schedule = jax.jit(DDPMSchedule.cosine, static_argnums=(0, 1))
-
-
-def random_schedule(rng, num_steps=40):
-    return cosine_schedule(num_steps, float(rng.uniform(0.004, 0.02)))
-
-
-def tiny_unet(rng, num_classes=0):
-    key = jax.random.key(int(rng.integers(2**31)))
-    return UNet(1, (4, 8), embedding_dim=8, groups=2, num_classes=num_classes, key=key)
+from grader.inputs import normals, random_cosine_schedule, tiny_unet
 
 
 @pytest.mark.exercise("predict_x0")
 @pytest.mark.points(2)
 def test_predict_x0_matches_reference(submission, reference, rng):
-    schedule = random_schedule(rng)
+    schedule = random_cosine_schedule(rng, 40)
     x_t, eps = normals(rng, 2, 4, 1, 5, 5)
     for t in rng.integers(0, schedule.num_steps, size=3):
         t = np.int32(t)
@@ -38,7 +24,7 @@ def test_predict_x0_matches_reference(submission, reference, rng):
 @pytest.mark.points(3)
 @pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
 def test_ddim_step_matches_reference(submission, reference, rng, eta):
-    schedule = random_schedule(rng)
+    schedule = random_cosine_schedule(rng, 40)
     x_t, eps, z = normals(rng, 3, 3, 1, 4, 4)
     t = np.int32(rng.integers(5, schedule.num_steps))
     for s in (np.int32(rng.integers(0, t)), np.int32(t - 1), np.int32(-1)):
@@ -51,7 +37,7 @@ def test_ddim_step_matches_reference(submission, reference, rng, eta):
 @pytest.mark.exercise("sample")
 @pytest.mark.points(3)
 def test_sample_matches_reference(submission, reference, rng, getkey):
-    schedule, model, key = random_schedule(rng), tiny_unet(rng), getkey()
+    schedule, model, key = random_cosine_schedule(rng, 40), tiny_unet(rng), getkey()
     kwargs = dict(num_steps=4, eta=0.5, image_shape=(1, 8, 8))
     got = checks.assert_no_key_reuse(lambda: submission.sample(model, schedule, key, 3, **kwargs), call="sample")
     expected = reference.sample(model, schedule, key, 3, **kwargs)
@@ -62,7 +48,7 @@ def test_sample_matches_reference(submission, reference, rng, getkey):
 @pytest.mark.exercise("sample")
 @pytest.mark.points(2)
 def test_conditional_deterministic_sample_matches_reference(submission, reference, rng, getkey):
-    schedule, model, key = random_schedule(rng), tiny_unet(rng, num_classes=2), getkey()
+    schedule, model, key = random_cosine_schedule(rng, 40), tiny_unet(rng, num_classes=2), getkey()
     labels = np.array([0, 1, 2], dtype=np.int32)
     kwargs = dict(num_steps=3, eta=0.0, labels=labels, image_shape=(1, 8, 8))
     got = submission.sample(model, schedule, key, 3, **kwargs)

@@ -5,21 +5,8 @@ import numpy as np
 import pytest
 
 from course.data.galaxies import convolve_psf
-from course.nn import UNet
-from course.schedules import DDPMSchedule
 from grader import checks
-from grader.inputs import normals
-
-# The course's cosine schedule, compiled (a small program per length and offset `s`).
-cosine_schedule = jax.jit(DDPMSchedule.cosine, static_argnums=(0, 1))
-
-
-def random_schedule(rng, num_steps=40):
-    return cosine_schedule(num_steps, float(rng.uniform(0.004, 0.02)))
-
-
-def tiny_unet(rng):
-    return UNet(1, (4, 8), embedding_dim=8, groups=2, key=jax.random.key(int(rng.integers(2**31))))
+from grader.inputs import normals, random_cosine_schedule, tiny_unet
 
 
 def random_blur(rng):
@@ -31,7 +18,7 @@ def random_blur(rng):
 @pytest.mark.exercise("tweedie_denoise")
 @pytest.mark.points(2)
 def test_tweedie_denoise_matches_reference(submission, reference, rng):
-    schedule, model = random_schedule(rng), tiny_unet(rng)
+    schedule, model = random_cosine_schedule(rng, 40), tiny_unet(rng)
     y = normals(rng, 3, 1, 8, 8)
     sigma = float(rng.uniform(0.05, 2.0))
     got = submission.tweedie_denoise(model, schedule, y, sigma)
@@ -42,7 +29,7 @@ def test_tweedie_denoise_matches_reference(submission, reference, rng):
 @pytest.mark.exercise("likelihood_score")
 @pytest.mark.points(3)
 def test_likelihood_score_matches_reference(submission, reference, rng):
-    schedule, blur = random_schedule(rng), random_blur(rng)
+    schedule, blur = random_cosine_schedule(rng, 40), random_blur(rng)
     x0, y = normals(rng, 2, 3, 1, 8, 8)
     sigma_y = float(rng.uniform(0.01, 0.3))
     for t in rng.integers(0, schedule.num_steps, size=3):
@@ -57,7 +44,7 @@ def test_likelihood_score_matches_reference(submission, reference, rng):
 @pytest.mark.exercise("deconvolve")
 @pytest.mark.points(4)
 def test_deconvolve_matches_reference(submission, reference, rng, getkey):
-    schedule, model, blur = random_schedule(rng), tiny_unet(rng), random_blur(rng)
+    schedule, model, blur = random_cosine_schedule(rng, 40), tiny_unet(rng), random_blur(rng)
     y = blur(normals(rng, 2, 1, 8, 8))
     key = getkey()
     run = lambda fn: fn(model, schedule, y, blur, 0.1, key, num_steps=4, eta=0.7)

@@ -1,0 +1,67 @@
+"""A noise predictor built from a network trained by v-prediction on rescaled images.
+
+Students sample and reconstruct with a noise predictor `model(x_t, t, y) -> eps` for a DDPM
+schedule in the images' own units. Galaxy images have a pixel standard deviation near 0.1,
+not 1; a network trained to predict the noise of such images directly spends most of its
+training at noise levels where the image is invisible, and the estimate
+`x0 = (x_t - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar)` multiplies its errors by up to the
+noise level there. `VPredictionModel` avoids both (the same remedy as the preconditioning
+of Karras et al. 2022):
+
+- the network sees the images multiplied by `data_scale` (about one over their standard
+  deviation), at the same signal-to-noise ratios: in those units the noise level
+  `sqrt((1 - alpha_bar) / alpha_bar)` of step `t` is `data_scale` times larger, which
+  defines `scaled_alpha_bars`;
+- it predicts `v = sqrt(a) eps - sqrt(1 - a) x0` (Salimans & Ho 2022), with `a` the scaled
+  alpha bar: close to the noise at low noise, to minus the image at high noise, of unit
+  variance throughout;
+- `__call__` turns its `v` back into the noise of the unscaled image, so the model drops
+  into any DDPM sampler written for a noise predictor and the `schedule` shipped with it.
+"""
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float, Int, Real
+
+
+class VPredictionModel(eqx.Module):
+    """`(x_t, t, y) -> eps` for the schedule `alpha_bars`, from a `network(x, t, y) -> v`
+    trained on images multiplied by `data_scale`.
+
+    `t` indexes `alpha_bars` (an integer step, or a float holding one) and is passed on
+    to the network unchanged.
+    """
+
+    network: Callable
+    alpha_bars: Float[Array, " T"]
+    data_scale: float = eqx.field(static=True)
+
+    def scaled_alpha_bar(self, t: Real[ArrayLike, ""]) -> tuple[Float[Array, ""], Float[Array, ""]]:
+        """`(alpha_bar, scaled_alpha_bar)` at step `t`: the scaled one has the noise level
+        `data_scale * sqrt((1 - alpha_bar) / alpha_bar)`."""
+        alpha_bar = self.alpha_bars[jnp.asarray(t).astype(jnp.int32)]
+        return alpha_bar, alpha_bar / (alpha_bar + self.data_scale**2 * (1.0 - alpha_bar))
+
+    def network_input(self, x_t: Float[ArrayLike, "c h w"], t: Real[ArrayLike, ""]) -> Float[Array, "c h w"]:
+        """`x_t` of the unscaled schedule as the network sees it (scaled images, scaled
+        alpha bar)."""
+        alpha_bar, scaled = self.scaled_alpha_bar(t)
+        return self.data_scale * jnp.sqrt(scaled / alpha_bar) * x_t
+
+    def v_target(
+        self, x0: Float[ArrayLike, "c h w"], noise: Float[ArrayLike, "c h w"], t: Real[ArrayLike, ""]
+    ) -> Float[Array, "c h w"]:
+        """What the network is trained to output for the clean image `x0` noised with
+        `noise` at step `t`."""
+        _, scaled = self.scaled_alpha_bar(t)
+        return jnp.sqrt(scaled) * noise - jnp.sqrt(1.0 - scaled) * self.data_scale * x0
+
+    def __call__(
+        self, x_t: Float[ArrayLike, "c h w"], t: Real[ArrayLike, ""], y: Int[ArrayLike, ""] | None = None
+    ) -> Float[Array, "c h w"]:
+        _, scaled = self.scaled_alpha_bar(t)
+        network_input = self.network_input(x_t, t)
+        v = self.network(network_input, t, y)
+        return jnp.sqrt(scaled) * v + jnp.sqrt(1.0 - scaled) * network_input
