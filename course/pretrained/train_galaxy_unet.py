@@ -13,6 +13,10 @@ The model is class-conditional (disk- or bulge-dominated); the label is dropped 
 probability `--label-dropout`, so that the same network is also an unconditional model,
 as classifier-free guidance needs.
 
+The learning rate warms up over `--warmup-steps` and decays over `--steps`; training stops
+after `--stop-after` steps (0: all of them). The shipped weights are those of the defaults:
+the first 2,500 of the 4,000 scheduled steps (`galaxy_unet.json` holds the training log).
+
 The weights kept are an exponential moving average of the trained ones, bias-corrected
 as Adam's moments are (the average starts at the initial weights, whose share after `n`
 steps, `ema_decay ** n`, is removed). Every
@@ -50,8 +54,9 @@ DEFAULT_OUTPUT = pathlib.Path(__file__).with_name("galaxy_unet.eqx")
 
 @dataclasses.dataclass
 class Config:
-    steps: int = 3000
-    batch_size: int = 48
+    steps: int = 4000
+    stop_after: int = 2500
+    batch_size: int = 64
     learning_rate: float = 1e-3
     warmup_steps: int = 200
     ema_decay: float = 0.999
@@ -62,7 +67,7 @@ class Config:
     max_noise_level: float = DEFAULT_MAX_NOISE_LEVEL
     data_scale: float = 10.0
     seed: int = 0
-    checkpoint_every: int = 250
+    checkpoint_every: int = 500
 
 
 def sha256_of(path: pathlib.Path) -> str:
@@ -144,18 +149,19 @@ def train(config: Config, output: pathlib.Path) -> None:
           f"{len(devices)} {devices[0].platform} device(s)", flush=True)
     rng = np.random.default_rng(config.seed)
     log, recent, start = [], [], time.time()
-    for i in range(1, config.steps + 1):
+    last = min(config.steps, config.stop_after or config.steps)
+    for i in range(1, last + 1):
         indices = rng.integers(0, len(images), config.batch_size)
         batch = jax.device_put((images[indices], labels[indices]), batch_sharding)
         key, step_key = jax.random.split(key)
         ema, params, opt_state, loss = step(ema, params, opt_state, *batch, step_key)
         recent.append(loss)
-        if i % 50 == 0 or i == config.steps:
+        if i % 50 == 0 or i == last:
             mean_loss = float(jnp.mean(jnp.stack(recent)))
             recent = []
             log.append({"step": i, "loss": round(mean_loss, 5), "seconds": round(time.time() - start, 1)})
             print(f"step {i:6d}  loss {mean_loss:.4f}  {time.time() - start:7.0f} s", flush=True)
-        if i % config.checkpoint_every == 0 or i == config.steps:
+        if i % config.checkpoint_every == 0 or i == last:
             metadata = {
                 "unet": {"in_channels": 1, "channels": list(config.channels),
                          "blocks_per_level": config.blocks_per_level, "num_classes": 2},

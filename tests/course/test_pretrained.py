@@ -7,11 +7,12 @@ import pytest
 
 from course import pretrained
 from course.nn import UNet
+from course.nn.v_prediction import VPredictionModel
 
 
 def test_shipped_galaxy_model_loads_and_denoises():
     loaded = pretrained.load_galaxy_unet()
-    assert isinstance(loaded.model, UNet)
+    assert isinstance(loaded.model, VPredictionModel) and isinstance(loaded.model.network, UNet)
     # The sampling schedule is the training one cut at the noise level max_noise_level (20).
     assert loaded.schedule.num_steps <= loaded.metadata["schedule"]["num_steps"]
     np.testing.assert_allclose(loaded.schedule.alpha_bars[-1], 1.0 / (1.0 + 20.0**2), rtol=0.2)
@@ -53,3 +54,20 @@ def test_weights_round_trip_through_the_training_script_format(tmp_path):
     x = jnp.ones((1, 8, 8))
     np.testing.assert_allclose(loaded.model(x, 3.0, 1), model(x, 3.0, 1), rtol=1e-6)
     assert loaded.schedule.num_steps == 10
+
+
+def test_a_v_prediction_network_is_wrapped_into_a_noise_predictor(tmp_path):
+    from course.pretrained import train_galaxy_unet as script
+
+    network = UNet(1, (8, 16), embedding_dim=16, groups=4, num_classes=2, key=jax.random.key(4))
+    metadata = {
+        "unet": {"in_channels": 1, "channels": [8, 16], "blocks_per_level": 1, "num_classes": 2,
+                 "embedding_dim": 16, "groups": 4},
+        "schedule": {"kind": "cosine", "num_steps": 50},
+        "parameterisation": {"kind": "v", "data_scale": 5.0},
+    }
+    script.save(network, tmp_path / "tiny.eqx", metadata)
+    loaded = pretrained.load_galaxy_unet(tmp_path / "tiny.eqx")
+    expected = VPredictionModel(network, loaded.schedule.alpha_bars, 5.0)
+    x = jnp.ones((1, 8, 8))
+    np.testing.assert_allclose(loaded.model(x, 3.0, 1), expected(x, 3.0, 1), rtol=1e-6)
