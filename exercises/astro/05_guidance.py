@@ -39,6 +39,7 @@
 
 # %%
 import os
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
@@ -135,7 +136,7 @@ test = galaxy_data.load_galaxies("test")
 class ClassifierFreeGuidance(eqx.Module):
     """The noise predictor eps(x, t, None) + w (eps(x, t, y) - eps(x, t, None))."""
 
-    model: eqx.Module
+    model: Callable
     guidance_scale: float
 
     def __call__(self, x: Float[Array, "c h w"], t: Int[Array, ""], y: Int[Array, ""]) -> Float[Array, "c h w"]:
