@@ -11,7 +11,7 @@ of Karras et al. 2022):
 - the network sees the images multiplied by `data_scale` (about one over their standard
   deviation), at the same signal-to-noise ratios: in those units the noise level
   `sqrt((1 - alpha_bar) / alpha_bar)` of step `t` is `data_scale` times larger, which
-  defines `scaled_alpha_bars`;
+  defines `scaled_alpha_bar(t)`;
 - it predicts `v = sqrt(a) eps - sqrt(1 - a) x0` (Salimans & Ho 2022), with `a` the scaled
   alpha bar: close to the noise at low noise, to minus the image at high noise, of unit
   variance throughout;

@@ -40,34 +40,29 @@ def test_missing_weights_say_how_to_retrain(tmp_path):
         pretrained.load_galaxy_unet(tmp_path / "absent.eqx")
 
 
-def test_weights_round_trip_through_the_training_script_format(tmp_path):
+def save_and_load_tiny_unet(tmp_path, seed: int, **metadata):
+    """A small random UNet written by the training script's `save` with `metadata` (its
+    architecture added), and what `load_galaxy_unet` makes of the file."""
     from course.pretrained import train_galaxy_unet as script
 
-    model = UNet(1, (8, 16), embedding_dim=16, groups=4, num_classes=2, key=jax.random.key(3))
-    metadata = {
-        "unet": {"in_channels": 1, "channels": [8, 16], "blocks_per_level": 1, "num_classes": 2,
-                 "embedding_dim": 16, "groups": 4},
-        "schedule": {"kind": "linear", "num_steps": 10},
-    }
-    script.save(model, tmp_path / "tiny.eqx", metadata)
-    loaded = pretrained.load_galaxy_unet(tmp_path / "tiny.eqx")
+    network = UNet(1, (8, 16), embedding_dim=16, groups=4, num_classes=2, key=jax.random.key(seed))
+    architecture = {"in_channels": 1, "channels": [8, 16], "blocks_per_level": 1, "num_classes": 2,
+                    "embedding_dim": 16, "groups": 4}
+    script.save(network, tmp_path / "tiny.eqx", {"unet": architecture, **metadata})
+    return network, pretrained.load_galaxy_unet(tmp_path / "tiny.eqx")
+
+
+def test_weights_round_trip_through_the_training_script_format(tmp_path):
+    model, loaded = save_and_load_tiny_unet(tmp_path, 3, schedule={"kind": "linear", "num_steps": 10})
     x = jnp.ones((1, 8, 8))
     np.testing.assert_allclose(loaded.model(x, 3.0, 1), model(x, 3.0, 1), rtol=1e-6)
     assert loaded.schedule.num_steps == 10
 
 
 def test_a_v_prediction_network_is_wrapped_into_a_noise_predictor(tmp_path):
-    from course.pretrained import train_galaxy_unet as script
-
-    network = UNet(1, (8, 16), embedding_dim=16, groups=4, num_classes=2, key=jax.random.key(4))
-    metadata = {
-        "unet": {"in_channels": 1, "channels": [8, 16], "blocks_per_level": 1, "num_classes": 2,
-                 "embedding_dim": 16, "groups": 4},
-        "schedule": {"kind": "cosine", "num_steps": 50},
-        "parameterisation": {"kind": "v", "data_scale": 5.0},
-    }
-    script.save(network, tmp_path / "tiny.eqx", metadata)
-    loaded = pretrained.load_galaxy_unet(tmp_path / "tiny.eqx")
+    network, loaded = save_and_load_tiny_unet(
+        tmp_path, 4, schedule={"kind": "cosine", "num_steps": 50}, parameterisation={"kind": "v", "data_scale": 5.0}
+    )
     expected = VPredictionModel(network, loaded.schedule.alpha_bars, 5.0)
     x = jnp.ones((1, 8, 8))
     np.testing.assert_allclose(loaded.model(x, 3.0, 1), expected(x, 3.0, 1), rtol=1e-6)
