@@ -188,7 +188,7 @@ held_out = test.truth[:64]
 @eqx.filter_jit
 def loss_at_step(model, t, key):
     noise = jax.random.normal(key, held_out.shape)
-    alpha_bar = schedule.alpha_bars[t]
+    alpha_bar = shipped.schedule.alpha_bars[t]
     x_t = jnp.sqrt(alpha_bar) * held_out + jnp.sqrt(1.0 - alpha_bar) * noise
     predicted = jax.vmap(model, in_axes=(0, None))(x_t, t)
     return jnp.mean((predicted - noise) ** 2)
