@@ -157,22 +157,22 @@ def second_moment_functionals(size: int, weight_sigma: float = 3.0) -> jnp.ndarr
     return jnp.asarray(np.stack([(weight * m).ravel() for m in moments]), jnp.float32)
 
 
-def calibration(args, shipped, sampling, test):
+def calibration(args, shipped, noising, sampling, recon, test):
     print(f"== Denoiser calibration: {CALIBRATION_IMAGES} held-out galaxies, one Tweedie step ==")
     truth = test.truth[:CALIBRATION_IMAGES]
+    schedule = shipped.schedule
     functionals = second_moment_functionals(truth.shape[-1])
     moments = lambda images: np.asarray(images.reshape(images.shape[0], -1) @ functionals.T, np.float64)
     true_moments = moments(truth)
     print(f"{'step':>5} {'noise':>7} {'quadrupole slope':>17} {'size slope':>11}   (1 for the posterior mean)")
     for t in CALIBRATION_STEPS:
         t = jnp.asarray(t)
-        alpha_bar = shipped.schedule.alpha_bars[t]
         noise = jax.random.normal(jax.random.fold_in(jax.random.key(args.seed + 4), t), truth.shape)
-        x_t = jnp.sqrt(alpha_bar) * truth + jnp.sqrt(1.0 - alpha_bar) * noise
-        estimate = moments(sampling.predict_x0(shipped.schedule, x_t, t, sampling.predict_noise(shipped.model, x_t, t)))
+        x_t = noising.forward_noise(schedule, truth, jnp.full(truth.shape[0], t), noise)
+        estimate = moments(sampling.predict_x0(schedule, x_t, t, sampling.predict_noise(shipped.model, x_t, t)))
         quadrupole = np.sum(estimate[:, :2] * true_moments[:, :2]) / np.sum(estimate[:, :2] ** 2)
         size, true_size = estimate[:, 2] - estimate[:, 2].mean(), true_moments[:, 2] - true_moments[:, 2].mean()
-        print(f"{int(t):5d} {float(jnp.sqrt((1 - alpha_bar) / alpha_bar)):7.3f} {quadrupole:17.2f} "
+        print(f"{int(t):5d} {float(recon.noise_level(schedule, t)):7.3f} {quadrupole:17.2f} "
               f"{np.sum(size * true_size) / np.sum(size**2):11.2f}")
 
 
@@ -193,13 +193,14 @@ def main() -> None:
           f"({meta['training_seconds'] / 60:.0f} min on {meta['device']}); "
           f"sampling schedule {shipped.schedule.num_steps} of {meta['schedule']['num_steps']} steps")
     train, test = galaxy_data.load_galaxies("train"), galaxy_data.load_galaxies("test")
+    noising = load_script(paths.SOLUTIONS / "astro" / "01_galaxies_and_noising.py").module
     sampling = load_script(paths.SOLUTIONS / "astro" / "03_sampling.py").module
     recon = load_script(paths.SOLUTIONS / "astro" / "04_reconstruction.py").module
     if not args.skip_generation:
         generation(args, shipped, sampling, train, test)
     if not args.skip_reconstruction:
         reconstruction(args, shipped, recon, test)
-    calibration(args, shipped, sampling, test)
+    calibration(args, shipped, noising, sampling, recon, test)
 
 
 if __name__ == "__main__":
