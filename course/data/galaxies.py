@@ -6,14 +6,18 @@ profile with `nu = -0.6`), sheared to a random ellipticity, rotated, shifted by 
 of a pixel and given a random total flux; the profiles are drawn with `jax_galsim`, under
 `jit` and `vmap`. Three versions of each galaxy are kept:
 
-- `truth`: the galaxy itself, integrated over each pixel, no PSF, no noise;
-- `convolved`: the galaxy seen through the PSF (a Moffat profile), no noise;
+- `truth`: the galaxy at the resolution `TRUTH_SIGMA` (a Gaussian of 0.2 arcsec, well below
+  the seeing), integrated over each pixel, no noise. The few-pixel cusp of the bulge is
+  smoothed so that the image is sampled without aliasing: drawn bare, it rings along the
+  pixel rows and columns through the centre, in pixels of alternating sign;
+- `convolved`: the same galaxy seen through the PSF (a Moffat profile), no noise;
 - `observed`: `convolved` plus Gaussian sky noise of standard deviation `NOISE_SIGMA`;
 
 together with the simulation parameters (`GalaxyParams`), the ground truth for
 reconstruction and labels for conditional generation. Pixel values are in units of
-`FLUX_UNIT`: a typical galaxy peaks at about 1.5 and the pixels have a standard deviation
-of about 0.1, a scale at which the diffusion models of the course train well.
+`FLUX_UNIT`: a typical galaxy's truth image peaks at about 0.8 and the pixels have a
+standard deviation of about 0.09, a scale at which the diffusion models of the course train
+well.
 
 `load_galaxies(split)` simulates the training and test sets once (seeded, about a minute
 on two cores) and caches them in `cache_dir()`; set `COURSE_DATA_DIR` to cache elsewhere.
@@ -38,6 +42,7 @@ PSF_FWHM = 1.1  # arcsec, typical ground-based seeing
 PSF_BETA = 3.5  # Moffat index
 NOISE_SIGMA = 0.03  # sky noise of the observed images, in pixel units
 FLUX_UNIT = 1.0  # pixel values are given in this unit of flux
+TRUTH_SIGMA = 0.2  # arcsec: the resolution of the truth images (Gaussian standard deviation)
 
 BULGE_NU = -0.6  # Spergel index that mimics a de Vaucouleurs (Sersic n = 4) bulge
 BULGE_DOMINATED = 1  # class label of galaxies with bulge_fraction > 0.5
@@ -46,7 +51,7 @@ DISK_DOMINATED = 0
 QUICK_MODE_SIZE = 200
 SPLIT_SIZES = {"train": 8000, "test": 2000}
 _SPLIT_SEEDS = {"train": 0, "test": 1}
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 _CHUNK = 500  # galaxies drawn per compiled call
 
 
@@ -122,6 +127,7 @@ def _profiles(flux, disk_radius, bulge_radius, bulge_fraction, e1, e2, dx, dy):
     disk = galsim.Exponential(half_light_radius=disk_radius, flux=1.0 - bulge_fraction, gsparams=gsparams)
     bulge = galsim.Spergel(nu=BULGE_NU, half_light_radius=bulge_radius, flux=bulge_fraction, gsparams=gsparams)
     galaxy = (disk + bulge).shear(e1=e1, e2=e2).shift(dx, dy).withFlux(flux / FLUX_UNIT)
+    galaxy = galsim.Convolve([galaxy, galsim.Gaussian(sigma=TRUTH_SIGMA, gsparams=gsparams)])
     psf = galsim.Moffat(beta=PSF_BETA, fwhm=PSF_FWHM, gsparams=gsparams)
     return galaxy, psf, galsim
 

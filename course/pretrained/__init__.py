@@ -40,7 +40,7 @@ class PretrainedDiffusion(NamedTuple):
     pure-noise steps: the cosine schedule ends with `alpha_bar` near 1e-9, where the
     estimate `x0 = (x_t - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar)` multiplies any error
     of the network by 20,000. It stops at the noise level `max_noise_level` (20 by
-    default: 200 times the pixel standard deviation of the galaxies), where `x_t` is still
+    default: over 200 times the pixel standard deviation of the galaxies), where `x_t` is still
     pure noise for all practical purposes. Its steps are the training steps, so the
     network needs no change.
     """

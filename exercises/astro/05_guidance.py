@@ -167,11 +167,11 @@ def concentration(image: Float[Array, "1 h w"]) -> Float[Array, ""]:
 
 
 # %% [markdown]
-# On the simulated galaxies, the two classes have distinct concentrations; a cut at
-# $C = 4$ labels most of them right.
+# On the simulated galaxies, bulges are more concentrated than disks; a cut at
+# $C = 3.25$ labels four in five of them right.
 
 # %%
-CUT = 4.0
+CUT = 3.25
 held_out_c = np.asarray(jax.vmap(concentration)(test.truth))
 labels = np.asarray(test.labels)
 bins = np.linspace(1.5, 7.0, 40)

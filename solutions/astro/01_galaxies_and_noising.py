@@ -24,7 +24,8 @@
 # half-light radius, sheared to a random ellipticity, rotated, given a random flux and
 # bulge fraction. For each galaxy we keep three images, 32x32 pixels of 0.262 arcsec:
 #
-# - `truth`: the galaxy itself (integrated over each pixel);
+# - `truth`: the galaxy itself, integrated over each pixel, at a resolution (0.2 arcsec)
+#   far sharper than the telescope's;
 # - `convolved`: the galaxy seen through the atmosphere and telescope, the point-spread
 #   function (PSF, here a Moffat profile of 1.1 arcsec FWHM);
 # - `observed`: `convolved` plus Gaussian sky noise.
