@@ -9,6 +9,11 @@ convolutions to go down; nearest-neighbour upsampling followed by a convolution 
 slower on CPU); skip connections concatenated on the way up. With the defaults it has
 about 0.5M parameters and works on 32x32 images.
 
+With `position_channels=True` the network also sees two fixed input channels, each pixel's
+row and column offset from the image centre (in units of half the image size), so that it
+can tell a galaxy's faint outskirts from the empty sky around it: convolutions alone are
+blind to where they are, up to the zero padding at the border.
+
 A label `y` in `0, ..., num_classes - 1` adds a learned embedding to the time embedding;
 `y = num_classes` (or `None`) is the "no label" class used by classifier-free guidance.
 """
@@ -87,6 +92,7 @@ class UNet(eqx.Module):
     embedding_dim: int = eqx.field(static=True)
     num_classes: int = eqx.field(static=True)
     time_scale: float = eqx.field(static=True)
+    position_channels: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -98,6 +104,7 @@ class UNet(eqx.Module):
         groups: int = 8,
         num_classes: int = 0,
         time_scale: float = 1000.0,
+        position_channels: bool = False,
         key: PRNGKeyArray,
     ):
         self.in_channels = in_channels
@@ -106,6 +113,7 @@ class UNet(eqx.Module):
         self.embedding_dim = embedding_dim
         self.num_classes = num_classes
         self.time_scale = float(time_scale)
+        self.position_channels = position_channels
         keys = iter(jax.random.split(key, 8 + 4 * len(channels) * (blocks_per_level + 1)))
 
         self.time_mlp = eqx.nn.MLP(
@@ -114,7 +122,8 @@ class UNet(eqx.Module):
         self.label_embedding = (
             eqx.nn.Embedding(num_classes + 1, embedding_dim, key=next(keys)) if num_classes > 0 else None
         )
-        self.input_conv = eqx.nn.Conv2d(in_channels, channels[0], 3, padding=1, key=next(keys))
+        input_channels = in_channels + (2 if position_channels else 0)
+        self.input_conv = eqx.nn.Conv2d(input_channels, channels[0], 3, padding=1, key=next(keys))
 
         block = lambda c_in, c_out: ResidualBlock(c_in, c_out, embedding_dim, groups, key=next(keys))
         self.down_blocks, self.downsamples, skip_channels = [], [], []
@@ -155,6 +164,8 @@ class UNet(eqx.Module):
         self, x: Float[Array, "c h w"], t: Real[ArrayLike, ""], y: Int[ArrayLike, ""] | None = None
     ) -> Float[Array, "c h w"]:
         embedding = self.embed(t, y)
+        if self.position_channels:
+            x = jnp.concatenate([x, pixel_positions(*x.shape[1:], dtype=x.dtype)])
         h = self.input_conv(x)
         skips = []
         for level, blocks in enumerate(self.down_blocks):
@@ -171,6 +182,14 @@ class UNet(eqx.Module):
             if level < len(self.upsamples):
                 h = self.upsamples[level](h)
         return self.output_conv(jax.nn.silu(self.output_norm(h)))
+
+
+def pixel_positions(height: int, width: int, dtype=jnp.float32) -> Float[Array, "2 height width"]:
+    """Each pixel's row and column offset from the image centre, divided by half the image's
+    height (the row) or width (the column): values in `(-1, 1)`."""
+    rows = (jnp.arange(height, dtype=dtype) - (height - 1) / 2) / (height / 2)
+    cols = (jnp.arange(width, dtype=dtype) - (width - 1) / 2) / (width / 2)
+    return jnp.stack(jnp.meshgrid(rows, cols, indexing="ij"))
 
 
 def count_parameters(model: eqx.Module) -> int:

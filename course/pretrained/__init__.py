@@ -94,6 +94,7 @@ def load_galaxy_unet(path: str | pathlib.Path = GALAXY_UNET_PATH) -> PretrainedD
         num_classes=spec["num_classes"],
         embedding_dim=spec.get("embedding_dim", 128),
         groups=spec.get("groups", 8),
+        position_channels=spec.get("position_channels", False),
         key=jax.random.key(0),
     )
     model = eqx.tree_deserialise_leaves(path, skeleton)

@@ -9,6 +9,26 @@ prior of the reconstruction exercises). The `course.nn.UNet` is trained by v-pre
 the images multiplied by `--data-scale` (`course.nn.v_prediction`: the images' pixel
 standard deviation is about 0.1), on the steps that the shipped sampling schedule keeps;
 `course.pretrained.load_galaxy_unet` wraps it into the noise predictor the exercises use.
+
+Two options, off in the shipped recipe, address where its galaxies go wrong (too round,
+with their faint outskirts missing; see `benchmarks/astro_quality.py`):
+
+- `--position-channels` gives the network each pixel's position in the stamp, so that it
+  can tell a galaxy's faint outskirts from the sky beyond them;
+- `--moment-loss-weight` adds, for the steps below `--moment-loss-max-step`, the squared
+  errors of a few Gaussian-weighted moments of the image (`moment_weights`: flux,
+  centroid, the two quadrupole components of the shape, and size, in windows of 1.5, 3
+  and 5 pixels). They are linear in the image, so the exact posterior mean still
+  minimises the loss; but the small network trained on the pixel loss alone leaves
+  errors in them that cost little in the pixel loss and much in the galaxies it samples.
+  At higher steps the galaxy's moments are mostly unknown, and their large unavoidable
+  errors would drown the rest of the loss.
+
+Trained as the shipped model but with both options (`--position-channels
+--moment-loss-weight 0.1`), 1,000 samples have ellipticities much closer to the data's
+(5.2 times the data-vs-data floor, against 17.6 for the shipped model) but a worse flux,
+size and peak (6.3, 6.8 and 3.7 times, against 4.3, 4.7 and 2.1).
+
 The model is class-conditional (disk- or bulge-dominated); the label is dropped with
 probability `--label-dropout`, so that the same network is also an unconditional model,
 as classifier-free guidance needs.
@@ -43,6 +63,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jaxtyping import Array, Float
 
 from course.data.galaxies import load_galaxies
 from course.nn.unet import UNet, count_parameters
@@ -50,6 +71,7 @@ from course.nn.v_prediction import VPredictionModel
 from course.pretrained import DEFAULT_MAX_NOISE_LEVEL, sampling_schedule
 
 DEFAULT_OUTPUT = pathlib.Path(__file__).with_name("galaxy_unet.eqx")
+MOMENT_WIDTHS = (1.5, 3.0, 5.0)  # pixels: the Gaussian windows of the moments in the loss
 
 
 @dataclasses.dataclass
@@ -63,6 +85,9 @@ class Config:
     label_dropout: float = 0.15
     channels: tuple[int, ...] = (16, 32, 64)
     blocks_per_level: int = 1
+    position_channels: bool = False
+    moment_loss_weight: float = 0.0
+    moment_loss_max_step: int = 300
     num_diffusion_steps: int = 1000
     max_noise_level: float = DEFAULT_MAX_NOISE_LEVEL
     data_scale: float = 10.0
@@ -76,6 +101,7 @@ def sha256_of(path: pathlib.Path) -> str:
 
 def save(model: UNet, path: pathlib.Path, metadata: dict) -> None:
     """Write the weights to `path` and the metadata (with the weights' SHA-256) next to it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
     eqx.tree_serialise_leaves(temporary, model)
     temporary.replace(path)
@@ -92,9 +118,22 @@ def schedule_spec(config: Config) -> dict:
     return {"kind": "cosine", "num_steps": config.num_diffusion_steps, "max_noise_level": config.max_noise_level}
 
 
-def make_step(config: Config, optimizer, static):
+def moment_weights(size: int, widths: tuple[float, ...] = MOMENT_WIDTHS) -> Float[Array, "k size size"]:
+    """The Gaussian-weighted moments of an image about the stamp centre, as unit vectors of
+    pixel weights: for each width, the flux, the two centroid components, the two
+    quadrupole components (the shape) and the size."""
+    rows, cols = np.indices((size, size)) - (size - 1) / 2
+    weights = []
+    for width in widths:
+        window = np.exp(-(rows**2 + cols**2) / (2.0 * width**2))
+        weights += [window * m for m in (1.0, rows, cols, cols**2 - rows**2, 2.0 * rows * cols, rows**2 + cols**2)]
+    return jnp.asarray(np.stack([w / np.linalg.norm(w) for w in weights]), dtype=jnp.float32)
+
+
+def make_step(config: Config, optimizer, static, image_size: int):
     num_classes = 2
     alpha_bars = sampling_schedule(schedule_spec(config)).alpha_bars
+    moments = moment_weights(image_size)
 
     def loss_fn(params, images, labels, key):
         model = VPredictionModel(eqx.combine(params, static), alpha_bars, config.data_scale)
@@ -108,7 +147,13 @@ def make_step(config: Config, optimizer, static):
         labels = jnp.where(dropped, num_classes, labels)
         t = t.astype(images.dtype)
         predicted = jax.vmap(model.network)(jax.vmap(model.network_input)(noisy, t), t, labels)
-        return jnp.mean((predicted - jax.vmap(model.v_target)(images, noise, t)) ** 2)
+        error = predicted - jax.vmap(model.v_target)(images, noise, t)
+        loss = jnp.mean(error**2)
+        if config.moment_loss_weight:
+            moment_errors = jnp.einsum("nchw,khw->nk", error, moments)
+            in_range = (t < config.moment_loss_max_step)[:, None]
+            loss = loss + config.moment_loss_weight * jnp.mean(jnp.where(in_range, moment_errors**2, 0.0))
+        return loss
 
     @eqx.filter_jit(donate="all-except-first")
     def step(ema, params, opt_state, images, labels, key):
@@ -127,7 +172,12 @@ def train(config: Config, output: pathlib.Path) -> None:
     key = jax.random.key(config.seed)
     model_key, key = jax.random.split(key)
     model = UNet(
-        1, config.channels, blocks_per_level=config.blocks_per_level, num_classes=2, key=model_key
+        1,
+        config.channels,
+        blocks_per_level=config.blocks_per_level,
+        num_classes=2,
+        position_channels=config.position_channels,
+        key=model_key,
     )
     learning_rate = optax.warmup_cosine_decay_schedule(
         0.0, config.learning_rate, config.warmup_steps, config.steps, end_value=config.learning_rate / 20
@@ -137,7 +187,7 @@ def train(config: Config, output: pathlib.Path) -> None:
     opt_state = optimizer.init(params)
     initial = jax.tree.map(jnp.copy, params)
     ema = jax.tree.map(jnp.copy, params)
-    step = make_step(config, optimizer, static)
+    step = make_step(config, optimizer, static, images.shape[-1])
 
     devices = jax.devices()
     if config.batch_size % len(devices):
@@ -164,7 +214,8 @@ def train(config: Config, output: pathlib.Path) -> None:
         if i % config.checkpoint_every == 0 or i == last:
             metadata = {
                 "unet": {"in_channels": 1, "channels": list(config.channels),
-                         "blocks_per_level": config.blocks_per_level, "num_classes": 2},
+                         "blocks_per_level": config.blocks_per_level, "num_classes": 2,
+                         "position_channels": config.position_channels},
                 "schedule": schedule_spec(config),
                 "parameterisation": {"kind": "v", "data_scale": config.data_scale},
                 "parameters": count_parameters(model),
@@ -185,6 +236,8 @@ def main(argv: list[str] | None = None) -> None:
         value = getattr(defaults, field.name)
         if isinstance(value, tuple):
             parser.add_argument(name, type=int, nargs="+", default=value)
+        elif isinstance(value, bool):
+            parser.add_argument(name, action=argparse.BooleanOptionalAction, default=value)
         else:
             parser.add_argument(name, type=type(value), default=value)
     parser.add_argument("--output", type=pathlib.Path, default=DEFAULT_OUTPUT)

@@ -40,20 +40,25 @@ def test_missing_weights_say_how_to_retrain(tmp_path):
         pretrained.load_galaxy_unet(tmp_path / "absent.eqx")
 
 
-def save_and_load_tiny_unet(tmp_path, seed: int, **metadata):
+def save_and_load_tiny_unet(tmp_path, seed: int, position_channels: bool = False, **metadata):
     """A small random UNet written by the training script's `save` with `metadata` (its
     architecture added), and what `load_galaxy_unet` makes of the file."""
     from course.pretrained import train_galaxy_unet as script
 
-    network = UNet(1, (8, 16), embedding_dim=16, groups=4, num_classes=2, key=jax.random.key(seed))
+    network = UNet(1, (8, 16), embedding_dim=16, groups=4, num_classes=2, position_channels=position_channels,
+                   key=jax.random.key(seed))
     architecture = {"in_channels": 1, "channels": [8, 16], "blocks_per_level": 1, "num_classes": 2,
-                    "embedding_dim": 16, "groups": 4}
+                    "embedding_dim": 16, "groups": 4, "position_channels": position_channels}
     script.save(network, tmp_path / "tiny.eqx", {"unet": architecture, **metadata})
     return network, pretrained.load_galaxy_unet(tmp_path / "tiny.eqx")
 
 
-def test_weights_round_trip_through_the_training_script_format(tmp_path):
-    model, loaded = save_and_load_tiny_unet(tmp_path, 3, schedule={"kind": "linear", "num_steps": 10})
+@pytest.mark.parametrize("position_channels", [False, True])
+def test_weights_round_trip_through_the_training_script_format(tmp_path, position_channels):
+    model, loaded = save_and_load_tiny_unet(
+        tmp_path, 3, position_channels, schedule={"kind": "linear", "num_steps": 10}
+    )
+    assert loaded.model.position_channels == position_channels
     x = jnp.ones((1, 8, 8))
     np.testing.assert_allclose(loaded.model(x, 3.0, 1), model(x, 3.0, 1), rtol=1e-6)
     assert loaded.schedule.num_steps == 10
@@ -66,3 +71,18 @@ def test_a_v_prediction_network_is_wrapped_into_a_noise_predictor(tmp_path):
     expected = VPredictionModel(network, loaded.schedule.alpha_bars, 5.0)
     x = jnp.ones((1, 8, 8))
     np.testing.assert_allclose(loaded.model(x, 3.0, 1), expected(x, 3.0, 1), rtol=1e-6)
+
+
+def test_the_moment_loss_weights_measure_flux_centroid_shape_and_size():
+    from course.pretrained.train_galaxy_unet import MOMENT_WIDTHS, moment_weights
+
+    weights = np.asarray(moment_weights(32))
+    assert weights.shape == (6 * len(MOMENT_WIDTHS), 32, 32)
+    np.testing.assert_allclose(np.sum(weights**2, axis=(1, 2)), 1.0, rtol=1e-5)
+    # A Gaussian galaxy stretched along the columns, one pixel right of and below the centre.
+    rows, cols = np.indices((32, 32)) - 15.5
+    galaxy = np.exp(-((cols - 1) ** 2 / 8.0 + (rows - 1) ** 2 / 2.0) / 2.0)
+    flux, row, col, plus, cross, size = (np.sum(weights[6 + k] * galaxy) for k in range(6))
+    assert flux > 0 and size > 0 and row > 0 and col > 0 and plus > 0
+    stretched_the_other_way = np.sum(weights[6 + 3] * galaxy.T)
+    np.testing.assert_allclose(stretched_the_other_way, -plus, rtol=1e-5)

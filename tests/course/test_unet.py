@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from course.nn import UNet, count_parameters
+from course.nn.unet import pixel_positions
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +57,28 @@ def test_time_scale_maps_continuous_time_onto_steps(rng):
     continuous = UNet(1, (8, 16), embedding_dim=16, groups=4, time_scale=1.0, key=key)
     x = jnp.asarray(rng.normal(size=(1, 8, 8)), jnp.float32)
     np.testing.assert_allclose(steps(x, 250.0), continuous(x, 0.25), rtol=1e-5, atol=1e-6)
+
+
+def test_pixel_positions_are_offsets_from_the_centre():
+    rows, cols = pixel_positions(4, 8)
+    np.testing.assert_allclose(rows[:, 0], [-0.75, -0.25, 0.25, 0.75])
+    np.testing.assert_allclose(cols[0], (np.arange(8) - 3.5) / 4)
+    assert bool(jnp.all(rows[:, 0:1] == rows)) and bool(jnp.all(cols[0:1] == cols))
+
+
+def test_position_channels_are_two_extra_inputs(rng):
+    """With the positions' input weights set to zero, the network is the plain UNet with the
+    same weights; with them, it is no longer blind to where a pixel is."""
+    key = jax.random.key(2)
+    plain = UNet(1, (8, 16), embedding_dim=16, groups=4, key=key)
+    positioned = UNet(1, (8, 16), embedding_dim=16, groups=4, position_channels=True, key=key)
+    assert positioned.input_conv.weight.shape[1] == 3
+    x = jnp.asarray(rng.normal(size=(1, 8, 8)), jnp.float32)
+    blinded = eqx.tree_at(lambda m: m.input_conv.weight, positioned, positioned.input_conv.weight.at[:, 1:].set(0.0))
+    conv = positioned.input_conv
+    plain = eqx.tree_at(lambda m: (m.input_conv.weight, m.input_conv.bias), plain, (conv.weight[:, :1], conv.bias))
+    np.testing.assert_allclose(blinded(x, 5.0), plain(x, 5.0), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(positioned(x, 5.0), blinded(x, 5.0))
+    # A blank image: the plain network's output is the same away from the border, the positioned one's is not.
+    blank = jnp.zeros((1, 8, 8))
+    assert not np.allclose(positioned(blank, 5.0)[0, 3, 3], positioned(blank, 5.0)[0, 4, 4])
