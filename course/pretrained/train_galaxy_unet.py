@@ -10,39 +10,51 @@ the images multiplied by `--data-scale` (`course.nn.v_prediction`: the images' p
 standard deviation is about 0.1), on the steps that the shipped sampling schedule keeps;
 `course.pretrained.load_galaxy_unet` wraps it into the noise predictor the exercises use.
 
-Two options, off in the shipped recipe, address where its galaxies go wrong (too round,
-with their faint outskirts missing; see `benchmarks/astro_quality.py`):
+Training has two phases. The first minimises that pixel loss alone. The second
+(`--finetune-steps`, at the lower `--finetune-learning-rate`, from the weights the first
+kept) adds, for the steps below `--moment-loss-max-step`, `--moment-loss-weight` times
+the squared errors of a few Gaussian-weighted moments of the image (`moment_weights`:
+flux, centroid, the two quadrupole components of the shape, and size, in windows of
+1.5, 3 and 5 pixels). They are linear in the image, so the exact posterior mean still
+minimises the loss; but the small network trained on the pixel loss alone leaves errors
+in them that cost little in the pixel loss and much in the galaxies it samples (they
+come out too round: see `benchmarks/astro_quality.py`). At higher steps the galaxy's
+moments are mostly unknown, and their large unavoidable errors would drown the rest of
+the loss. `--finetune-steps 0` skips the second phase.
 
-- `--position-channels` gives the network each pixel's position in the stamp, so that it
-  can tell a galaxy's faint outskirts from the sky beyond them;
-- `--moment-loss-weight` adds, for the steps below `--moment-loss-max-step`, the squared
-  errors of a few Gaussian-weighted moments of the image (`moment_weights`: flux,
-  centroid, the two quadrupole components of the shape, and size, in windows of 1.5, 3
-  and 5 pixels). They are linear in the image, so the exact posterior mean still
-  minimises the loss; but the small network trained on the pixel loss alone leaves
-  errors in them that cost little in the pixel loss and much in the galaxies it samples.
-  At higher steps the galaxy's moments are mostly unknown, and their large unavoidable
-  errors would drown the rest of the loss.
+On the benchmark (1,000 samples; Wasserstein-1 distances over the data-vs-data floor of
+flux, half-light radius, ellipticity and peak), the shipped model scored 2.76, 4.19,
+17.8 and 2.06 after the first phase and 3.38, 3.12, 10.8 and 2.41 after the second. The
+same fine-tuning of an earlier first-phase model (4.30, 4.67, 17.6, 2.09) gave 3.07,
+2.69, 11.1 and 1.66; with `--moment-loss-weight 1`, ellipticity 9.5 but half-light radius
+5.9 (the sky around the galaxies came out noisier); with `--moment-loss-max-step 300`,
+2.44, 3.37, 11.5 and 1.77. Over these and three fine-tunings of two other first-phase
+models, the ellipticity fell every time, from 16-18 to 8.7-11.5; flux, size and peak
+moved both ways, by about as much as single runs differ.
+Training with the moment loss from the first step instead (an earlier version of this
+script) made the shapes better still but the flux, size and peak worse (one run with
+position channels, weight 0.1: ellipticity 6.4, but flux 4.8, half-light radius 8.5,
+peak 3.5).
 
-Trained as the shipped model but with both options (`--position-channels
---moment-loss-weight 0.1`), 1,000 samples have ellipticities much closer to the data's
-(5.2 times the data-vs-data floor, against 17.6 for the shipped model) but a worse flux,
-size and peak (6.3, 6.8 and 3.7 times, against 4.3, 4.7 and 2.1). These are single runs:
-two runs of `--position-channels` alone, from different initial weights, scored flux 2.95
-and 4.31 and half-light radius 3.40 and 5.59, so only differences in ellipticity this
-large are clear from one run.
+`--position-channels` (off in the shipped recipe) gives the network each pixel's position
+in the stamp, so that it can tell a galaxy's faint outskirts from the sky beyond them.
+Two runs of it alone (first phase only), from different initial weights, scored flux
+2.95 and 4.31 and half-light radius 3.40 and 5.59 times the floor: no clear gain over the
+two first-phase runs above, and a measure of how far single runs differ.
 
 The model is class-conditional (disk- or bulge-dominated); the label is dropped with
 probability `--label-dropout`, so that the same network is also an unconditional model,
 as classifier-free guidance needs.
 
-The learning rate warms up over `--warmup-steps` and decays over `--steps`; training stops
-after `--stop-after` steps (0: all of them). The shipped weights are those of the defaults:
-the first 2,500 of the 4,000 scheduled steps (`galaxy_unet.json` holds the training log).
+In the first phase the learning rate warms up over `--warmup-steps` and decays over
+`--steps`, and the phase stops after `--stop-after` steps (0: all of them); the second
+phase has its own warm-up and decay. The shipped weights are those of the defaults: the
+first 2,500 of the 4,000 scheduled steps, then 800 of fine-tuning (`galaxy_unet.json`
+holds the training log).
 
-The weights kept are an exponential moving average of the trained ones, bias-corrected
-as Adam's moments are (the average starts at the initial weights, whose share after `n`
-steps, `ema_decay ** n`, is removed). Every
+Each phase keeps an exponential moving average of the trained weights (`--ema-decay`,
+`--finetune-ema-decay`), bias-corrected as Adam's moments are (the average starts at the
+phase's initial weights, whose share after `n` steps, `decay ** n`, is removed). Every
 `--checkpoint-every` steps they are written to `--output` (an equinox `.eqx` file) with a
 `.json` file next to it holding the hyperparameters, the training log and the file's
 SHA-256, which `course.pretrained.load_galaxy_unet` checks.
@@ -85,17 +97,60 @@ class Config:
     learning_rate: float = 1e-3
     warmup_steps: int = 200
     ema_decay: float = 0.999
+    finetune_steps: int = 800
+    finetune_learning_rate: float = 3e-4
+    finetune_warmup_steps: int = 100
+    finetune_ema_decay: float = 0.995
+    moment_loss_weight: float = 0.3
+    moment_loss_max_step: int = 100
     label_dropout: float = 0.15
     channels: tuple[int, ...] = (16, 32, 64)
     blocks_per_level: int = 1
     position_channels: bool = False
-    moment_loss_weight: float = 0.0
-    moment_loss_max_step: int = 300
     num_diffusion_steps: int = 1000
     max_noise_level: float = DEFAULT_MAX_NOISE_LEVEL
     data_scale: float = 10.0
     seed: int = 0
     checkpoint_every: int = 500
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """A stretch of training with its own optimiser, learning-rate schedule and moving
+    average, starting from the weights the previous phase kept."""
+
+    name: str
+    num_steps: int
+    learning_rate: optax.Schedule
+    ema_decay: float
+    moment_loss_weight: float
+
+
+def phases(config: Config) -> list[Phase]:
+    """The main phase (the pixel loss alone) and, unless `finetune_steps` is 0, the
+    fine-tuning phase with the moment loss."""
+    for warmup, total in [("warmup_steps", "steps"), ("finetune_warmup_steps", "finetune_steps")]:
+        if getattr(config, total) and getattr(config, warmup) >= getattr(config, total):
+            raise ValueError(f"--{warmup.replace('_', '-')} must be smaller than --{total.replace('_', '-')}.")
+    main_phase = Phase(
+        "pixel loss",
+        min(config.steps, config.stop_after or config.steps),
+        optax.warmup_cosine_decay_schedule(0.0, config.learning_rate, config.warmup_steps, config.steps,
+                                           end_value=config.learning_rate / 20),
+        config.ema_decay,
+        0.0,
+    )
+    if not config.finetune_steps:
+        return [main_phase]
+    finetune = Phase(
+        "fine-tuning with the moment loss",
+        config.finetune_steps,
+        optax.warmup_cosine_decay_schedule(0.0, config.finetune_learning_rate, config.finetune_warmup_steps,
+                                           config.finetune_steps, end_value=config.finetune_learning_rate / 20),
+        config.finetune_ema_decay,
+        config.moment_loss_weight,
+    )
+    return [main_phase, finetune]
 
 
 def sha256_of(path: pathlib.Path) -> str:
@@ -133,7 +188,7 @@ def moment_weights(size: int, widths: tuple[float, ...] = MOMENT_WIDTHS) -> Floa
     return jnp.asarray(np.stack([w / np.linalg.norm(w) for w in weights]), dtype=jnp.float32)
 
 
-def make_step(config: Config, optimizer, static, image_size: int):
+def make_step(config: Config, phase: Phase, optimizer, static, image_size: int):
     num_classes = 2
     alpha_bars = sampling_schedule(schedule_spec(config)).alpha_bars
     moments = moment_weights(image_size)
@@ -152,10 +207,10 @@ def make_step(config: Config, optimizer, static, image_size: int):
         predicted = jax.vmap(model.network)(jax.vmap(model.network_input)(noisy, t), t, labels)
         error = predicted - jax.vmap(model.v_target)(images, noise, t)
         loss = jnp.mean(error**2)
-        if config.moment_loss_weight:
+        if phase.moment_loss_weight:
             moment_errors = jnp.einsum("nchw,khw->nk", error, moments)
             in_range = (t < config.moment_loss_max_step)[:, None]
-            loss = loss + config.moment_loss_weight * jnp.mean(jnp.where(in_range, moment_errors**2, 0.0))
+            loss = loss + phase.moment_loss_weight * jnp.mean(jnp.where(in_range, moment_errors**2, 0.0))
         return loss
 
     @eqx.filter_jit(donate="all-except-first")
@@ -163,7 +218,7 @@ def make_step(config: Config, optimizer, static, image_size: int):
         loss, grads = jax.value_and_grad(loss_fn)(params, images, labels, key)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = eqx.apply_updates(params, updates)
-        ema = jax.tree.map(lambda e, p: config.ema_decay * e + (1.0 - config.ema_decay) * p, ema, params)
+        ema = jax.tree.map(lambda e, p: phase.ema_decay * e + (1.0 - phase.ema_decay) * p, ema, params)
         return ema, params, opt_state, loss
 
     return step
@@ -182,15 +237,7 @@ def train(config: Config, output: pathlib.Path) -> None:
         position_channels=config.position_channels,
         key=model_key,
     )
-    learning_rate = optax.warmup_cosine_decay_schedule(
-        0.0, config.learning_rate, config.warmup_steps, config.steps, end_value=config.learning_rate / 20
-    )
-    optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(learning_rate, weight_decay=1e-4))
     params, static = eqx.partition(model, eqx.is_inexact_array)
-    opt_state = optimizer.init(params)
-    initial = jax.tree.map(jnp.copy, params)
-    ema = jax.tree.map(jnp.copy, params)
-    step = make_step(config, optimizer, static, images.shape[-1])
 
     devices = jax.devices()
     if config.batch_size % len(devices):
@@ -200,35 +247,45 @@ def train(config: Config, output: pathlib.Path) -> None:
     print(f"UNet {config.channels}: {count_parameters(model):,} parameters; {len(images)} images "
           f"(pixel standard deviation {images.std():.3f}, data scale {config.data_scale}); "
           f"{len(devices)} {devices[0].platform} device(s)", flush=True)
+    description = {
+        "unet": {"in_channels": 1, "channels": list(config.channels), "blocks_per_level": config.blocks_per_level,
+                 "num_classes": 2, "position_channels": config.position_channels},
+        "schedule": schedule_spec(config),
+        "parameterisation": {"kind": "v", "data_scale": config.data_scale},
+        "parameters": count_parameters(model),
+        "config": dataclasses.asdict(config),
+        "device": f"{len(devices)} x {devices[0].device_kind}",
+    }
     rng = np.random.default_rng(config.seed)
-    log, recent, start = [], [], time.time()
-    last = min(config.steps, config.stop_after or config.steps)
-    for i in range(1, last + 1):
-        indices = rng.integers(0, len(images), config.batch_size)
-        batch = jax.device_put((images[indices], labels[indices]), batch_sharding)
-        key, step_key = jax.random.split(key)
-        ema, params, opt_state, loss = step(ema, params, opt_state, *batch, step_key)
-        recent.append(loss)
-        if i % 50 == 0 or i == last:
-            mean_loss = float(jnp.mean(jnp.stack(recent)))
-            recent = []
-            log.append({"step": i, "loss": round(mean_loss, 5), "seconds": round(time.time() - start, 1)})
-            print(f"step {i:6d}  loss {mean_loss:.4f}  {time.time() - start:7.0f} s", flush=True)
-        if i % config.checkpoint_every == 0 or i == last:
-            metadata = {
-                "unet": {"in_channels": 1, "channels": list(config.channels),
-                         "blocks_per_level": config.blocks_per_level, "num_classes": 2,
-                         "position_channels": config.position_channels},
-                "schedule": schedule_spec(config),
-                "parameterisation": {"kind": "v", "data_scale": config.data_scale},
-                "parameters": count_parameters(model),
-                "config": dataclasses.asdict(config),
-                "steps_done": i,
-                "training_seconds": round(time.time() - start, 1),
-                "device": f"{len(devices)} x {devices[0].device_kind}",
-                "log": log,
-            }
-            save(eqx.combine(debiased(ema, initial, config.ema_decay ** i), static), output, metadata)
+    log, start, done = [], time.time(), 0
+    all_phases = phases(config)
+    for number, phase in enumerate(all_phases):
+        print(f"phase {number + 1} of {len(all_phases)}: {phase.name}, {phase.num_steps} steps", flush=True)
+        optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(phase.learning_rate, weight_decay=1e-4))
+        opt_state = optimizer.init(params)
+        initial = jax.tree.map(jnp.copy, params)
+        ema = jax.tree.map(jnp.copy, params)
+        step = make_step(config, phase, optimizer, static, images.shape[-1])
+        recent = []
+        for i in range(1, phase.num_steps + 1):
+            indices = rng.integers(0, len(images), config.batch_size)
+            batch = jax.device_put((images[indices], labels[indices]), batch_sharding)
+            key, step_key = jax.random.split(key)
+            ema, params, opt_state, loss = step(ema, params, opt_state, *batch, step_key)
+            recent.append(loss)
+            done += 1
+            if i % 50 == 0 or i == phase.num_steps:
+                mean_loss = float(jnp.mean(jnp.stack(recent)))
+                recent = []
+                log.append({"step": done, "phase": number + 1, "loss": round(mean_loss, 5),
+                            "seconds": round(time.time() - start, 1)})
+                print(f"step {done:6d}  loss {mean_loss:.4f}  {time.time() - start:7.0f} s", flush=True)
+            if done % config.checkpoint_every == 0 or i == phase.num_steps:
+                kept = debiased(ema, initial, phase.ema_decay**i)
+                progress = {"steps_done": done, "phases_done": number + (i == phase.num_steps),
+                            "training_seconds": round(time.time() - start, 1), "log": log}
+                save(eqx.combine(kept, static), output, {**description, **progress})
+        params = kept
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -135,12 +135,14 @@ def conditional_denoising_loss(
 # smaller UNet take a few minutes on a laptop (`COURSE_QUICK=1` runs a handful); the loss
 # falls quickly, then slowly. The model shipped with the course
 # (`course.pretrained.load_galaxy_unet`) was trained on the same galaxies, longer, by
-# `uv run python -m course.pretrained.train_galaxy_unet`, with one change: its UNet sees
+# `uv run python -m course.pretrained.train_galaxy_unet`, with two changes. Its UNet sees
 # the images multiplied by 10 (their pixel standard deviation is about 0.1) and predicts
 # $v = \sqrt{\bar\alpha}\,\epsilon - \sqrt{1-\bar\alpha}\,x_0$ (Salimans & Ho 2022)
 # rather than $\epsilon$, which spreads its effort better over the noise levels
-# (`course.nn.v_prediction` explains why). It is wrapped to return the noise, so it is
-# used, and scored below, exactly like yours.
+# (`course.nn.v_prediction` explains why). And its training ends with a short phase that
+# adds to this loss, at low noise, the errors of a few weighted moments of the image
+# (flux, centre, shape, size), which the pixel loss alone leaves too large. It is wrapped
+# to return the noise, so it is used, and scored below, exactly like yours.
 
 # %%
 small = UNet(in_channels=1, channels=(8, 16, 32), num_classes=2, key=jax.random.key(2))

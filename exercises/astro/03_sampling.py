@@ -206,10 +206,11 @@ for ax, (name, statistic) in zip(axes, statistics.items(), strict=True):
 axes[0].legend(fontsize=8)
 
 # %% [markdown]
-# With 1,000 samples (`benchmarks/astro_quality.py`), the shipped model is within about 2
-# to 5 times the floor on flux, size and peak, but its galaxies are too round and miss
-# their faint outer wings: the ellipticity distance is about 18 times the floor. Even
-# a few denoising steps from a lightly noised real galaxy make it rounder, so the small
-# network, not the sampler, is at fault: three times more steps barely help. A larger
-# UNet trained longer (`train_galaxy_unet --channels 32 64 128`, best on a GPU) is the
-# next thing to try.
+# With 1,000 samples (`benchmarks/astro_quality.py`), the shipped model is within about
+# 2.4 to 3.4 times the floor on flux, size and peak, but its galaxies are too round: the
+# ellipticity distance is about 11 times the floor (18 before the last phase of its
+# training, which penalises errors in the galaxies' shape moments: see
+# `course.pretrained.train_galaxy_unet`). Even a few denoising steps from a lightly noised
+# real galaxy make it rounder, so the small network, not the sampler, is at fault: three
+# times more steps barely help. A larger UNet trained longer
+# (`train_galaxy_unet --channels 32 64 128`, best on a GPU) is the next thing to try.

@@ -86,3 +86,18 @@ def test_the_moment_loss_weights_measure_flux_centroid_shape_and_size():
     assert flux > 0 and size > 0 and row > 0 and col > 0 and plus > 0
     stretched_the_other_way = np.sum(weights[6 + 3] * galaxy.T)
     np.testing.assert_allclose(stretched_the_other_way, -plus, rtol=1e-5)
+
+
+def test_training_fine_tunes_with_the_moment_loss_after_the_pixel_loss_phase():
+    from course.pretrained.train_galaxy_unet import Config, phases
+
+    main_phase, finetune = phases(
+        Config(steps=400, stop_after=300, finetune_steps=80, finetune_warmup_steps=10, moment_loss_weight=0.5)
+    )
+    assert (main_phase.num_steps, main_phase.moment_loss_weight) == (300, 0.0)
+    assert (finetune.num_steps, finetune.moment_loss_weight) == (80, 0.5)
+    assert float(finetune.learning_rate(80)) < float(finetune.learning_rate(40)) < Config().learning_rate
+    assert float(main_phase.learning_rate(0)) == 0.0
+    assert [phase.num_steps for phase in phases(Config(steps=400, stop_after=0, finetune_steps=0))] == [400]
+    with pytest.raises(ValueError, match="--finetune-warmup-steps must be smaller than --finetune-steps"):
+        phases(Config(finetune_steps=50, finetune_warmup_steps=100))
