@@ -26,11 +26,16 @@
 
     uv run python benchmarks/astro_quality.py [--steps 100] [--eta 1] [--dps-steps 100]
                                               [--skip-generation] [--skip-reconstruction]
+                                              [--weights galaxy_unet.eqx]
+
+`--weights` scores another model written by `course.pretrained.train_galaxy_unet --output`
+(the `.json` next to it) instead of the shipped one.
 """
 
 from __future__ import annotations
 
 import argparse
+import pathlib
 import time
 
 import jax
@@ -95,7 +100,34 @@ def generation(args, shipped, sampling, train, test):
         print(f"{name:>18} {w['model']:10.4g} {w['floor']:10.4g} {w['gaussian']:12.4g} {ratio:12.2f} "
               f"{w['gaussian'] / w['floor']:15.2f}  {'ok' if ok else 'MISSED'} (<= {MAX_RATIO}x)")
     print(f"generation target {'met' if all_ok else 'missed'}")
+    print(f"{'statistic':>18} {'model mean':>11} {'data mean':>10} {'model sd':>9} {'data sd':>8}")
+    for name in STATISTICS:
+        model, data = scores["model"][name], reference[name]
+        print(f"{name:>18} {model.mean():11.4g} {data.mean():10.4g} {model.std():9.4g} {data.std():8.4g}")
+    for name, (model, data) in outskirts(samples, held_out).items():
+        print(f"{name}: model {model:.4g}, data {data:.4g}")
     return all_ok
+
+
+OUTER_RADIUS = 8.0  # pixels from the stamp centre: a galaxy's faint outskirts
+SKY_RADIUS = 13.0  # pixels: beyond it the stamps hold almost no galaxy light
+
+
+def outskirts(samples, held_out) -> dict[str, tuple[float, float]]:
+    """The median flux beyond `OUTER_RADIUS` and the pixel standard deviation beyond
+    `SKY_RADIUS` of the samples and the held-out galaxies: too little of the first and the
+    galaxies' wings are missing; too much of the second and the sky is noisy, which
+    inflates the half-light radius (measured on the positive pixels)."""
+    size = held_out.shape[-1]
+    radius = np.hypot(*(np.indices((size, size)) - (size - 1) / 2))
+    figures = {}
+    for name, threshold, measure in [
+        (f"median flux beyond {OUTER_RADIUS:g} px", OUTER_RADIUS, lambda pixels: np.median(pixels.sum(-1))),
+        (f"pixel sd beyond {SKY_RADIUS:g} px (sky)", SKY_RADIUS, lambda pixels: pixels.std()),
+    ]:
+        figures[name] = tuple(float(measure(np.asarray(images)[:, 0][:, radius > threshold]))
+                              for images in (samples, held_out))
+    return figures
 
 
 def reconstruction(args, shipped, recon, test):
@@ -185,11 +217,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-generation", action="store_true")
     parser.add_argument("--skip-reconstruction", action="store_true")
+    parser.add_argument("--weights", type=pathlib.Path, default=pretrained.GALAXY_UNET_PATH,
+                        help="the model to score (default: the shipped one)")
     args = parser.parse_args()
 
-    shipped = pretrained.load_galaxy_unet()
+    shipped = pretrained.load_galaxy_unet(args.weights)
     meta = shipped.metadata
-    print(f"shipped model: {meta['parameters']:,} parameters, {meta['steps_done']} training steps "
+    print(f"{args.weights.name}: {meta['parameters']:,} parameters, {meta['steps_done']} training steps "
           f"({meta['training_seconds'] / 60:.0f} min on {meta['device']}); "
           f"sampling schedule {shipped.schedule.num_steps} of {meta['schedule']['num_steps']} steps")
     train, test = galaxy_data.load_galaxies("train"), galaxy_data.load_galaxies("test")

@@ -11,7 +11,11 @@ of Karras et al. 2022):
 - the network sees the images multiplied by `data_scale` (about one over their standard
   deviation), at the same signal-to-noise ratios: in those units the noise level
   `sqrt((1 - alpha_bar) / alpha_bar)` of step `t` is `data_scale` times larger, which
-  defines `scaled_alpha_bar(t)`;
+  defines `scaled_alpha_bar(t)`. The scale may differ from pixel to pixel (an array that
+  broadcasts against the image), since every formula below acts on each pixel
+  separately: the shipped galaxy model scales each pixel by about one over its typical
+  value, so that it sees the nearly empty sky, a thousand times fainter than the
+  galaxies' cores, at unit variance too;
 - it predicts `v = sqrt(a) eps - sqrt(1 - a) x0` (Salimans & Ho 2022), with `a` the scaled
   alpha bar: close to the noise at low noise, to minus the image at high noise, of unit
   variance throughout;
@@ -28,7 +32,7 @@ from jaxtyping import Array, ArrayLike, Float, Int, Real
 
 class VPredictionModel(eqx.Module):
     """`(x_t, t, y) -> eps` for the schedule `alpha_bars`, from a `network(x, t, y) -> v`
-    trained on images multiplied by `data_scale`.
+    trained on images multiplied by `data_scale` (a number, or one per pixel).
 
     `t` indexes `alpha_bars` (an integer step, or a float holding one) and is passed on
     to the network unchanged.
@@ -36,11 +40,11 @@ class VPredictionModel(eqx.Module):
 
     network: Callable
     alpha_bars: Float[Array, " T"]
-    data_scale: float = eqx.field(static=True)
+    data_scale: float | Float[Array, "c h w"]
 
-    def scaled_alpha_bar(self, t: Real[ArrayLike, ""]) -> tuple[Float[Array, ""], Float[Array, ""]]:
-        """`(alpha_bar, scaled_alpha_bar)` at step `t`: the scaled one has the noise level
-        `data_scale * sqrt((1 - alpha_bar) / alpha_bar)`."""
+    def scaled_alpha_bar(self, t: Real[ArrayLike, ""]) -> tuple[Float[Array, ""], Float[Array, "*scale"]]:
+        """`(alpha_bar, scaled_alpha_bar)` at step `t`: the scaled one (with the shape of
+        `data_scale`) has the noise level `data_scale * sqrt((1 - alpha_bar) / alpha_bar)`."""
         alpha_bar = self.alpha_bars[jnp.asarray(t).astype(jnp.int32)]
         return alpha_bar, alpha_bar / (alpha_bar + self.data_scale**2 * (1.0 - alpha_bar))
 

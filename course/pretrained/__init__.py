@@ -97,11 +97,15 @@ def load_galaxy_unet(path: str | pathlib.Path = GALAXY_UNET_PATH) -> PretrainedD
         position_channels=spec.get("position_channels", False),
         key=jax.random.key(0),
     )
-    model = eqx.tree_deserialise_leaves(path, skeleton)
     schedule = sampling_schedule(metadata["schedule"])
     parameterisation = metadata.get("parameterisation", {"kind": "epsilon"})
     if parameterisation["kind"] == "v":
-        model = VPredictionModel(model, schedule.alpha_bars, parameterisation["data_scale"])
-    elif parameterisation["kind"] != "epsilon":
+        # The file holds the network and its data scale, one per pixel.
+        data_scale = jnp.zeros(parameterisation["data_scale_shape"])
+        network, data_scale = eqx.tree_deserialise_leaves(path, (skeleton, data_scale))
+        model = VPredictionModel(network, schedule.alpha_bars, data_scale)
+    elif parameterisation["kind"] == "epsilon":
+        model = eqx.tree_deserialise_leaves(path, skeleton)
+    else:
         raise ValueError(f"Unknown parameterisation {parameterisation['kind']!r} in {metadata_path.name}.")
     return PretrainedDiffusion(model=model, schedule=schedule, metadata=metadata)

@@ -225,11 +225,11 @@ for ax, (name, statistic) in zip(axes, statistics.items(), strict=True):
 axes[0].legend(fontsize=8)
 
 # %% [markdown]
-# With 1,000 samples (`benchmarks/astro_quality.py`), the shipped model is within about
-# 2.4 to 3.4 times the floor on flux, size and peak, but its galaxies are too round: the
-# ellipticity distance is about 11 times the floor (18 before the last phase of its
-# training, which penalises errors in the galaxies' shape moments: see
-# `course.pretrained.train_galaxy_unet`). Even a few denoising steps from a lightly noised
-# real galaxy make it rounder, so the small network, not the sampler, is at fault: three
-# times more steps barely help. A larger UNet trained longer
-# (`train_galaxy_unet --channels 32 64 128`, best on a GPU) is the next thing to try.
+# With 1,000 samples (`benchmarks/astro_quality.py`), the shipped model is within 1.4 to
+# 2.8 times the floor on flux, size and peak, but not on the galaxies' shapes: the
+# ellipticity distance is about 8 times the floor, and the samples are a little too round
+# (mean ellipticity 0.069 against 0.077) and too alike (standard deviation 0.037 against
+# 0.051). The training script (`course.pretrained.train_galaxy_unet`) shows how its
+# choices trade the galaxies' shapes against their peaks and sizes in a network this
+# small; a larger UNet trained longer (`--channels 32 64 128`, best on a GPU) is the next
+# thing to try.

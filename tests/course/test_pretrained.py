@@ -40,16 +40,18 @@ def test_missing_weights_say_how_to_retrain(tmp_path):
         pretrained.load_galaxy_unet(tmp_path / "absent.eqx")
 
 
-def save_and_load_tiny_unet(tmp_path, seed: int, position_channels: bool = False, **metadata):
-    """A small random UNet written by the training script's `save` with `metadata` (its
-    architecture added), and what `load_galaxy_unet` makes of the file."""
+def save_and_load_tiny_unet(tmp_path, seed: int, position_channels: bool = False, data_scale=None, **metadata):
+    """A small random UNet written by the training script's `save` (with its `data_scale`
+    if given) with `metadata` (its architecture added), and what `load_galaxy_unet` makes
+    of the file."""
     from course.pretrained import train_galaxy_unet as script
 
     network = UNet(1, (8, 16), embedding_dim=16, groups=4, num_classes=2, position_channels=position_channels,
                    key=jax.random.key(seed))
     architecture = {"in_channels": 1, "channels": [8, 16], "blocks_per_level": 1, "num_classes": 2,
                     "embedding_dim": 16, "groups": 4, "position_channels": position_channels}
-    script.save(network, tmp_path / "tiny.eqx", {"unet": architecture, **metadata})
+    saved = network if data_scale is None else (network, data_scale)
+    script.save(saved, tmp_path / "tiny.eqx", {"unet": architecture, **metadata})
     return network, pretrained.load_galaxy_unet(tmp_path / "tiny.eqx")
 
 
@@ -64,13 +66,34 @@ def test_weights_round_trip_through_the_training_script_format(tmp_path, positio
     assert loaded.schedule.num_steps == 10
 
 
-def test_a_v_prediction_network_is_wrapped_into_a_noise_predictor(tmp_path):
+def test_a_v_prediction_network_is_wrapped_into_a_noise_predictor_with_its_data_scale(tmp_path):
+    data_scale = jnp.linspace(2.0, 50.0, 64).reshape(1, 8, 8)
     network, loaded = save_and_load_tiny_unet(
-        tmp_path, 4, schedule={"kind": "cosine", "num_steps": 50}, parameterisation={"kind": "v", "data_scale": 5.0}
+        tmp_path, 4, data_scale=data_scale, schedule={"kind": "cosine", "num_steps": 50},
+        parameterisation={"kind": "v", "data_scale_shape": [1, 8, 8]},
     )
-    expected = VPredictionModel(network, loaded.schedule.alpha_bars, 5.0)
+    np.testing.assert_array_equal(loaded.model.data_scale, data_scale)
+    expected = VPredictionModel(network, loaded.schedule.alpha_bars, data_scale)
     x = jnp.ones((1, 8, 8))
     np.testing.assert_allclose(loaded.model(x, 3.0, 1), expected(x, 3.0, 1), rtol=1e-6)
+
+
+def test_the_data_scale_is_one_over_each_pixels_rms_symmetrised_and_capped():
+    from course.pretrained.train_galaxy_unet import MIN_DATA_SD, pixel_data_scale
+
+    rows, cols = np.indices((8, 8)) - 3.5
+    profile = 2.0 * np.exp(-(rows**2 + cols**2) / 8.0)
+    signs = np.where(np.arange(10) % 2, 1.0, -1.0)[:, None, None, None]
+    expected = 1.0 / np.clip(profile, MIN_DATA_SD, 0.5)
+    np.testing.assert_allclose(pixel_data_scale(signs * profile, max_sd=0.5)[0], expected, rtol=1e-5)
+    # One image with one bright pixel: its mean square is shared by the 8 pixels that the
+    # stamp's rotations and transposes take it to.
+    image = np.zeros((1, 1, 8, 8))
+    image[0, 0, 0, 1] = 1.0
+    scale = np.asarray(pixel_data_scale(image, max_sd=1.0))[0]
+    orbit = [(0, 1), (1, 0), (0, 6), (6, 0), (1, 7), (7, 1), (6, 7), (7, 6)]
+    np.testing.assert_allclose([scale[p] for p in orbit], np.sqrt(8.0), rtol=1e-5)
+    assert np.sum(scale == np.float32(1.0 / MIN_DATA_SD)) == 64 - len(orbit)
 
 
 def test_the_moment_loss_weights_measure_flux_centroid_shape_and_size():
@@ -101,3 +124,27 @@ def test_training_fine_tunes_with_the_moment_loss_after_the_pixel_loss_phase():
     assert [phase.num_steps for phase in phases(Config(steps=400, stop_after=0, finetune_steps=0))] == [400]
     with pytest.raises(ValueError, match="--finetune-warmup-steps must be smaller than --finetune-steps"):
         phases(Config(finetune_steps=50, finetune_warmup_steps=100))
+
+
+@pytest.mark.parametrize("t", [3, 30, 300])
+def test_the_loss_weights_give_the_v_errors_of_the_loss_scale(t):
+    from course.pretrained.train_galaxy_unet import loss_weights
+    from course.schedules import DDPMSchedule
+
+    alpha_bars = DDPMSchedule.cosine(500).alpha_bars
+    rng = np.random.default_rng(t)
+    x0, noise, x0_error = (jnp.asarray(rng.normal(size=(1, 4, 4)), jnp.float32) for _ in range(3))
+    data_scale, loss_scale = jnp.full((1, 4, 4), 2.0), jnp.linspace(1.0, 30.0, 16).reshape(1, 4, 4)
+    a = alpha_bars[t]
+    # An estimate x0 + x0_error of the same x_t implies the noise below.
+    x_t = jnp.sqrt(a) * x0 + jnp.sqrt(1 - a) * noise
+    implied_noise = (x_t - jnp.sqrt(a) * (x0 + x0_error)) / jnp.sqrt(1 - a)
+
+    def squared_v_error(scale):
+        model = VPredictionModel(lambda x, t, y: x, alpha_bars, scale)
+        return (model.v_target(x0 + x0_error, implied_noise, t) - model.v_target(x0, noise, t)) ** 2
+
+    noise_variance = jnp.full((1, 1, 1, 1), (1 - a) / a)
+    weights = loss_weights(noise_variance, data_scale, loss_scale)[0]
+    np.testing.assert_allclose(weights * squared_v_error(data_scale), squared_v_error(loss_scale), rtol=2e-3)
+    np.testing.assert_allclose(loss_weights(noise_variance, data_scale, data_scale), 1.0)
