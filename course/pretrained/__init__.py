@@ -99,7 +99,11 @@ def load_galaxy_unet(path: str | pathlib.Path = GALAXY_UNET_PATH) -> PretrainedD
     )
     schedule = sampling_schedule(metadata["schedule"])
     parameterisation = metadata.get("parameterisation", {"kind": "epsilon"})
-    if parameterisation["kind"] == "v":
+    if parameterisation["kind"] == "v" and "data_scale" in parameterisation:
+        # Written by earlier versions of the training script: one data scale for every pixel.
+        network = eqx.tree_deserialise_leaves(path, skeleton)
+        model = VPredictionModel(network, schedule.alpha_bars, parameterisation["data_scale"])
+    elif parameterisation["kind"] == "v":
         # The file holds the network and its data scale, one per pixel.
         data_scale = jnp.zeros(parameterisation["data_scale_shape"])
         network, data_scale = eqx.tree_deserialise_leaves(path, (skeleton, data_scale))

@@ -78,6 +78,15 @@ def test_a_v_prediction_network_is_wrapped_into_a_noise_predictor_with_its_data_
     np.testing.assert_allclose(loaded.model(x, 3.0, 1), expected(x, 3.0, 1), rtol=1e-6)
 
 
+def test_files_with_one_data_scale_for_every_pixel_still_load(tmp_path):
+    network, loaded = save_and_load_tiny_unet(
+        tmp_path, 5, schedule={"kind": "cosine", "num_steps": 50}, parameterisation={"kind": "v", "data_scale": 5.0}
+    )
+    expected = VPredictionModel(network, loaded.schedule.alpha_bars, 5.0)
+    x = jnp.ones((1, 8, 8))
+    np.testing.assert_allclose(loaded.model(x, 3.0, 1), expected(x, 3.0, 1), rtol=1e-6)
+
+
 def test_the_data_scale_is_one_over_each_pixels_rms_symmetrised_and_capped():
     from course.pretrained.train_galaxy_unet import MIN_DATA_SD, pixel_data_scale
 
