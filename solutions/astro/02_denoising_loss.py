@@ -151,14 +151,14 @@ def conditional_denoising_loss(
 # falls quickly, then slowly. The model shipped with the course
 # (`course.pretrained.load_galaxy_unet`) was trained on the same galaxies, longer, by
 # `uv run python -m course.pretrained.train_galaxy_unet`, with two changes. Its UNet sees
-# each pixel multiplied by about one over its typical value (10 in the galaxies' cores,
-# thousands in the nearly empty sky around them) and predicts
+# each pixel multiplied by about one over its typical value (from 3 in the galaxies'
+# cores to thousands in the nearly empty sky around them) and predicts
 # $v = \sqrt{\bar\alpha}\,\epsilon - \sqrt{1-\bar\alpha}\,x_0$ (Salimans & Ho 2022)
 # rather than $\epsilon$, which spreads its effort better over the noise levels and the
-# pixels (`course.nn.v_prediction` explains why). And its training ends with a short phase that
-# adds to this loss, at low noise, the errors of a few weighted moments of the image
-# (flux, centre, shape, size), which the pixel loss alone leaves too large. It is wrapped
-# to return the noise, so it is used, and scored below, exactly like yours.
+# pixels (`course.nn.v_prediction` explains why). And its training ends with a short
+# phase that adds to this loss, at low noise, the errors of a few weighted moments of the
+# image (flux, centre, shape, size), which the pixel loss alone leaves too large. It is
+# wrapped to return the noise, so it is used, and scored below, exactly like yours.
 
 # %%
 small = UNet(in_channels=1, channels=(8, 16, 32), num_classes=2, key=jax.random.key(2))
