@@ -131,6 +131,10 @@ def test_training_fine_tunes_with_the_moment_loss_after_the_pixel_loss_phase():
     assert float(finetune.learning_rate(80)) < float(finetune.learning_rate(40)) < Config().learning_rate
     assert float(main_phase.learning_rate(0)) == 0.0
     assert [phase.num_steps for phase in phases(Config(steps=400, stop_after=0, finetune_steps=0))] == [400]
+    (alone,) = phases(Config(steps=0, finetune_steps=80, finetune_warmup_steps=10))  # fine-tuning an --init model
+    assert (alone.num_steps, alone.moment_loss_weight) == (80, Config().moment_loss_weight)
+    with pytest.raises(ValueError, match="Nothing to train"):
+        phases(Config(steps=0, finetune_steps=0))
     with pytest.raises(ValueError, match="--finetune-warmup-steps must be smaller than --finetune-steps"):
         phases(Config(finetune_steps=50, finetune_warmup_steps=100))
 
@@ -157,3 +161,75 @@ def test_the_loss_weights_give_the_v_errors_of_the_loss_scale(t):
     weights = loss_weights(noise_variance, data_scale, loss_scale)[0]
     np.testing.assert_allclose(weights * squared_v_error(data_scale), squared_v_error(loss_scale), rtol=2e-3)
     np.testing.assert_allclose(loss_weights(noise_variance, data_scale, data_scale), 1.0)
+
+
+def test_dihedral_copies_are_the_eight_symmetries_of_the_square():
+    from course.pretrained.train_galaxy_unet import dihedral_copies
+
+    images = np.arange(2 * 3 * 3, dtype=np.float32).reshape(2, 1, 3, 3)
+    copies = dihedral_copies(images)
+    assert copies.shape == (16, 1, 3, 3)
+    np.testing.assert_array_equal(copies[:2], images)  # symmetry 0 is the identity, image by image
+    np.testing.assert_array_equal(copies[2:4], np.rot90(images, 1, axes=(-2, -1)))
+    np.testing.assert_array_equal(copies[8:10], np.swapaxes(images, -1, -2))
+    # All 8 copies of an image differ (its pixels are distinct) and keep its pixel values.
+    first = copies[0::2, 0].reshape(8, -1)
+    assert len({tuple(row) for row in first}) == 8
+    np.testing.assert_array_equal(np.sort(first, axis=1), np.sort(np.tile(images[0, 0].ravel(), (8, 1)), axis=1))
+
+
+def test_the_training_update_is_adamw_with_the_steps_learning_rate():
+    import optax
+
+    from course.pretrained.train_galaxy_unet import optimizer
+
+    params = {"w": jnp.array([1.0, -2.0, 0.5])}
+    grads = [{"w": jnp.array([0.3, -0.1, 0.2])}, {"w": jnp.array([-0.2, 0.4, 0.1])}]
+    rates = [1e-3, 5e-4]
+    schedule = lambda count: jnp.where(count == 0, rates[0], rates[1])
+    reference = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(schedule, weight_decay=1e-4))
+    ours, theirs = params, params
+    ours_state, theirs_state = optimizer().init(params), reference.init(params)
+    with jax.numpy_dtype_promotion("standard"):  # optax's bias correction mixes int and float
+        for grad, rate in zip(grads, rates, strict=True):
+            updates, ours_state = optimizer().update(grad, ours_state, ours)
+            ours = jax.tree.map(lambda p, u: p - rate * u, ours, updates)
+            updates, theirs_state = reference.update(grad, theirs_state, theirs)
+            theirs = optax.apply_updates(theirs, updates)
+    np.testing.assert_allclose(ours["w"], theirs["w"], rtol=1e-6)
+
+
+def test_a_timed_first_phase_is_refitted_to_its_time_budget():
+    from course.pretrained.train_galaxy_unet import TIMING_STEPS, Config, fitted_to_time, phases
+
+    config = Config(steps=100_000, stop_after=2500, warmup_steps=500, max_minutes=10.0, finetune_steps=0)
+    (main_phase,) = phases(config)
+    assert main_phase.num_steps == 100_000 and main_phase.max_seconds == 600.0  # --stop-after is ignored
+    # 220 steps in 30 s at 0.1 s per step: 5,700 more steps fit in the remaining 570 s.
+    fitted = fitted_to_time(main_phase, config, 220, 30.0, 0.1)
+    assert fitted.num_steps == 5920
+    assert float(fitted.learning_rate(250)) == float(main_phase.learning_rate(250))  # the same warm-up
+    np.testing.assert_allclose(float(fitted.learning_rate(5920)), config.learning_rate / 20, rtol=1e-6)
+    # Over budget already: the phase ends at the next step.
+    assert fitted_to_time(main_phase, config, 220, 700.0, 0.1).num_steps == 221
+    with pytest.raises(ValueError, match=f"--warmup-steps must be at least {TIMING_STEPS[1]}"):
+        phases(Config(max_minutes=5.0, warmup_steps=100))
+
+
+def test_training_starts_from_a_saved_network_of_the_same_architecture_and_data_scale(tmp_path):
+    from course.pretrained import train_galaxy_unet as script
+
+    data_scale = jnp.linspace(2.0, 50.0, 64).reshape(1, 8, 8)
+    network, _ = save_and_load_tiny_unet(
+        tmp_path, 6, data_scale=data_scale, schedule={"kind": "cosine", "num_steps": 50},
+        parameterisation={"kind": "v", "data_scale_shape": [1, 8, 8], "max_data_sd": 0.5},
+    )
+    fresh = UNet(1, (8, 16), embedding_dim=16, groups=4, num_classes=2, key=jax.random.key(7))
+    started = script.initial_network(tmp_path / "tiny.eqx", fresh, data_scale)
+    x = jnp.ones((1, 8, 8))
+    np.testing.assert_allclose(started(x, 3.0, 1), network(x, 3.0, 1), rtol=1e-6)
+    with pytest.raises(ValueError, match="another data scale"):
+        script.initial_network(tmp_path / "tiny.eqx", fresh, 2.0 * data_scale)
+    wider = UNet(1, (8, 32), embedding_dim=16, groups=4, num_classes=2, key=jax.random.key(7))
+    with pytest.raises(ValueError, match="same --channels"):
+        script.initial_network(tmp_path / "tiny.eqx", wider, data_scale)
