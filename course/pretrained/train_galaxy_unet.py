@@ -151,7 +151,6 @@ import dataclasses
 import hashlib
 import json
 import pathlib
-import shutil
 import time
 
 import equinox as eqx
@@ -332,8 +331,7 @@ def pixel_data_scale(images: Float[np.ndarray, "n c h w"], max_sd: float) -> Flo
     stamp's four rotations and their transposes, which removes most of the sampling noise.
     """
     mean_square = np.mean(np.asarray(images, np.float64) ** 2, axis=0)
-    symmetric = np.mean([np.rot90(m, k, axes=(-2, -1)) for m in (mean_square, np.swapaxes(mean_square, -1, -2))
-                         for k in range(4)], axis=0)
+    symmetric = np.mean(dihedral_copies(mean_square[None]), axis=0)
     return jnp.asarray(1.0 / np.clip(np.sqrt(symmetric), MIN_DATA_SD, max_sd), dtype=jnp.float32)
 
 
@@ -477,12 +475,10 @@ def train(config: Config, output: pathlib.Path, first_phase_output: pathlib.Path
                 kept = debiased(ema, initial, phase.ema_decay**i)
                 progress = {"steps_done": done, "phases_done": number + (i == phase.num_steps),
                             "training_seconds": round(time.time() - start, 1), "log": log}
-                save((eqx.combine(kept, static), data_scale), output, {**description, **progress})
+                checkpoint = ((eqx.combine(kept, static), data_scale), {**description, **progress})
+                save(checkpoint[0], output, checkpoint[1])
         if first_phase_output is not None and number == 0 and len(all_phases) > 1:
-            shutil.copy(output, first_phase_output)
-            first_metadata = json.loads(output.with_suffix(".json").read_text())
-            first_phase_output.with_suffix(".json").write_text(
-                json.dumps(dict(first_metadata, weights=first_phase_output.name), indent=2) + "\n")
+            save(checkpoint[0], first_phase_output, checkpoint[1])
         params = kept
 
 
