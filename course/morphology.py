@@ -51,11 +51,12 @@ def half_light_radius(image: Float[ArrayLike, "*c h w"]) -> Float[Array, ""]:
     return light_radius(image, 0.5)
 
 
-def ellipticity(image: Float[ArrayLike, "*c h w"], *, weight_sigma: float = 3.0) -> Float[Array, ""]:
-    """`|e| = |(Q11 - Q22, 2 Q12)| / (Q11 + Q22)` from the second moments `Q` of the image
+def ellipticity_components(image: Float[ArrayLike, "*c h w"], *, weight_sigma: float = 3.0) -> Float[Array, " 2"]:
+    """`(e1, e2) = (Q11 - Q22, 2 Q12) / (Q11 + Q22)` from the second moments `Q` of the image
     weighted by a round Gaussian of standard deviation `weight_sigma` pixels about the
-    centroid (the weight keeps the sky from dominating). 0 for a round galaxy; for an
-    ellipse with axis ratio `q` and a weight much wider than it, `(1 - q^2) / (1 + q^2)`."""
+    centroid (the weight keeps the sky from dominating). `e1 > 0`: elongated along the
+    columns' axis (x); `e2 > 0`: along the diagonal `x = y` (rows and columns counted from
+    the top left)."""
     plane = jnp.clip(_plane(image), 0.0)
     rows, cols = jnp.indices(plane.shape, dtype=plane.dtype)
     centre = centroid(plane)
@@ -63,7 +64,14 @@ def ellipticity(image: Float[ArrayLike, "*c h w"], *, weight_sigma: float = 3.0)
     weighted = plane * jnp.exp(-(dr**2 + dc**2) / (2.0 * weight_sigma**2))
     total = jnp.sum(weighted) + jnp.finfo(plane.dtype).tiny
     q11, q22, q12 = (jnp.sum(weighted * m) / total for m in (dc * dc, dr * dr, dr * dc))
-    return jnp.sqrt((q11 - q22) ** 2 + (2.0 * q12) ** 2) / (q11 + q22 + jnp.finfo(plane.dtype).tiny)
+    return jnp.stack([q11 - q22, 2.0 * q12]) / (q11 + q22 + jnp.finfo(plane.dtype).tiny)
+
+
+def ellipticity(image: Float[ArrayLike, "*c h w"], *, weight_sigma: float = 3.0) -> Float[Array, ""]:
+    """`|e| = |(e1, e2)|` of `ellipticity_components`: 0 for a round galaxy; for an ellipse
+    with axis ratio `q` and a weight much wider than it, `(1 - q^2) / (1 + q^2)`."""
+    e1, e2 = ellipticity_components(image, weight_sigma=weight_sigma)
+    return jnp.sqrt(e1**2 + e2**2)
 
 
 def wasserstein_1d(a: Float[ArrayLike, " n"], b: Float[ArrayLike, " m"]) -> float:

@@ -43,6 +43,20 @@ def test_ellipticity_of_round_and_elongated_gaussians():
     assert batch.shape == (2,)
 
 
+def test_ellipticity_components_give_the_axis_and_the_modulus():
+    stretched = gaussian_image(4.0, 2.0)  # elongated along the columns' axis
+    np.testing.assert_allclose(morphology.ellipticity_components(stretched, weight_sigma=1e4), [0.6, 0.0], atol=0.01)
+    np.testing.assert_allclose(morphology.ellipticity_components(stretched.T, weight_sigma=1e4), [-0.6, 0.0],
+                               atol=0.01)
+    # The same ellipse turned by 45 degrees: elongated along the diagonal where rows and columns grow together.
+    rows, cols = np.mgrid[:32, :32].astype(np.float32) - 15.5
+    u, v = (cols + rows) / np.sqrt(2), (cols - rows) / np.sqrt(2)
+    diagonal = np.exp(-(u**2 / (2 * 4.0**2) + v**2 / (2 * 2.0**2))).astype(np.float32)
+    np.testing.assert_allclose(morphology.ellipticity_components(diagonal, weight_sigma=1e4), [0.0, 0.6], atol=0.01)
+    components = morphology.ellipticity_components(diagonal)
+    assert morphology.ellipticity(diagonal) == pytest.approx(float(np.hypot(*components)), rel=1e-6)
+
+
 def test_wasserstein_1d_matches_scipy(rng):
     a, b = rng.normal(size=300), rng.normal(1.0, 2.0, size=200)
     assert morphology.wasserstein_1d(a, b) == pytest.approx(scipy.stats.wasserstein_distance(a, b), rel=1e-9)
