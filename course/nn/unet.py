@@ -14,6 +14,11 @@ row and column offset from the image centre (in units of half the image size), s
 can tell a galaxy's faint outskirts from the empty sky around it: convolutions alone are
 blind to where they are, up to the zero padding at the border.
 
+With `attention=True` a self-attention layer (Ho et al. 2020 put one at 16x16) sits between
+the two residual blocks at the lowest resolution, where every position can then weigh
+every other: a galaxy's shape is a property of the whole image, which convolutions only
+reach through a stack of local steps.
+
 A label `y` in `0, ..., num_classes - 1` adds a learned embedding to the time embedding;
 `y = num_classes` (or `None`) is the "no label" class used by classifier-free guidance.
 """
@@ -24,6 +29,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray, Real
 
 from course.nn.embeddings import sinusoidal_embedding
+from course.nn.transformer import EquinoxSelfAttention
 
 
 class ResidualBlock(eqx.Module):
@@ -51,6 +57,22 @@ class ResidualBlock(eqx.Module):
         h = h + self.time_projection(embedding)[:, None, None]
         h = self.conv2(jax.nn.silu(self.norm2(h)))
         return h + (x if self.skip is None else self.skip(x))
+
+
+class SpatialSelfAttention(eqx.Module):
+    """`x + attention(norm(x))` over the `h * w` positions of a feature map, each a token of
+    `c` features (no position encoding: the convolutions around it carry where things are)."""
+
+    norm: eqx.nn.GroupNorm
+    attention: EquinoxSelfAttention
+
+    def __init__(self, channels: int, groups: int, num_heads: int = 4, *, key: PRNGKeyArray):
+        self.norm = eqx.nn.GroupNorm(min(groups, channels), channels)
+        self.attention = EquinoxSelfAttention(channels, num_heads, bias=True, key=key)
+
+    def __call__(self, x: Float[Array, "c h w"]) -> Float[Array, "c h w"]:
+        tokens = self.norm(x).reshape(x.shape[0], -1).T
+        return x + self.attention(tokens).T.reshape(x.shape)
 
 
 class Upsample(eqx.Module):
@@ -82,6 +104,7 @@ class UNet(eqx.Module):
     down_blocks: list[list[ResidualBlock]]
     downsamples: list[eqx.nn.Conv2d]
     middle_blocks: list[ResidualBlock]
+    middle_attention: SpatialSelfAttention | None
     up_blocks: list[list[ResidualBlock]]
     upsamples: list[Upsample]
     output_norm: eqx.nn.GroupNorm
@@ -105,6 +128,7 @@ class UNet(eqx.Module):
         num_classes: int = 0,
         time_scale: float = 1000.0,
         position_channels: bool = False,
+        attention: bool = False,
         key: PRNGKeyArray,
     ):
         self.in_channels = in_channels
@@ -138,6 +162,7 @@ class UNet(eqx.Module):
             if level < len(channels) - 1:
                 self.downsamples.append(eqx.nn.Conv2d(current, current, 3, stride=2, padding=1, key=next(keys)))
         self.middle_blocks = [block(current, current), block(current, current)]
+        self.middle_attention = SpatialSelfAttention(current, groups, key=next(keys)) if attention else None
         self.up_blocks, self.upsamples = [], []
         for level in reversed(range(len(channels))):
             blocks = []
@@ -174,8 +199,10 @@ class UNet(eqx.Module):
                 skips.append(h)
             if level < len(self.downsamples):
                 h = self.downsamples[level](h)
-        for block in self.middle_blocks:
-            h = block(h, embedding)
+        h = self.middle_blocks[0](h, embedding)
+        if self.middle_attention is not None:
+            h = self.middle_attention(h)
+        h = self.middle_blocks[1](h, embedding)
         for level, blocks in enumerate(self.up_blocks):
             for block in blocks:
                 h = block(jnp.concatenate([h, skips.pop()], axis=0), embedding)

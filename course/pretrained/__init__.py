@@ -95,6 +95,7 @@ def load_galaxy_unet(path: str | pathlib.Path = GALAXY_UNET_PATH) -> PretrainedD
         embedding_dim=spec.get("embedding_dim", 128),
         groups=spec.get("groups", 8),
         position_channels=spec.get("position_channels", False),
+        attention=spec.get("attention", False),
         key=jax.random.key(0),
     )
     schedule = sampling_schedule(metadata["schedule"])

@@ -40,27 +40,30 @@ def test_missing_weights_say_how_to_retrain(tmp_path):
         pretrained.load_galaxy_unet(tmp_path / "absent.eqx")
 
 
-def save_and_load_tiny_unet(tmp_path, seed: int, position_channels: bool = False, data_scale=None, **metadata):
+def save_and_load_tiny_unet(tmp_path, seed: int, position_channels: bool = False, data_scale=None,
+                            attention: bool = False, **metadata):
     """A small random UNet written by the training script's `save` (with its `data_scale`
     if given) with `metadata` (its architecture added), and what `load_galaxy_unet` makes
     of the file."""
     from course.pretrained import train_galaxy_unet as script
 
     network = UNet(1, (8, 16), embedding_dim=16, groups=4, num_classes=2, position_channels=position_channels,
-                   key=jax.random.key(seed))
+                   attention=attention, key=jax.random.key(seed))
     architecture = {"in_channels": 1, "channels": [8, 16], "blocks_per_level": 1, "num_classes": 2,
-                    "embedding_dim": 16, "groups": 4, "position_channels": position_channels}
+                    "embedding_dim": 16, "groups": 4, "position_channels": position_channels,
+                    "attention": attention}
     saved = network if data_scale is None else (network, data_scale)
     script.save(saved, tmp_path / "tiny.eqx", {"unet": architecture, **metadata})
     return network, pretrained.load_galaxy_unet(tmp_path / "tiny.eqx")
 
 
-@pytest.mark.parametrize("position_channels", [False, True])
-def test_weights_round_trip_through_the_training_script_format(tmp_path, position_channels):
+@pytest.mark.parametrize(("position_channels", "attention"), [(False, False), (True, False), (False, True)])
+def test_weights_round_trip_through_the_training_script_format(tmp_path, position_channels, attention):
     model, loaded = save_and_load_tiny_unet(
-        tmp_path, 3, position_channels, schedule={"kind": "linear", "num_steps": 10}
+        tmp_path, 3, position_channels, attention=attention, schedule={"kind": "linear", "num_steps": 10}
     )
     assert loaded.model.position_channels == position_channels
+    assert (loaded.model.middle_attention is not None) == attention
     x = jnp.ones((1, 8, 8))
     np.testing.assert_allclose(loaded.model(x, 3.0, 1), model(x, 3.0, 1), rtol=1e-6)
     assert loaded.schedule.num_steps == 10

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from course.nn import UNet, count_parameters
-from course.nn.unet import pixel_positions
+from course.nn.unet import SpatialSelfAttention, pixel_positions
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +82,36 @@ def test_position_channels_are_two_extra_inputs(rng):
     # A blank image: the plain network's output is the same away from the border, the positioned one's is not.
     blank = jnp.zeros((1, 8, 8))
     assert not np.allclose(positioned(blank, 5.0)[0, 3, 3], positioned(blank, 5.0)[0, 4, 4])
+
+
+def test_spatial_attention_treats_positions_alike_and_mixes_them(rng):
+    """Without a position encoding, permuting the positions of a feature map permutes the
+    attention layer's output the same way; and, unlike a convolution, one position's
+    output depends on the farthest one's input."""
+    layer = SpatialSelfAttention(8, groups=4, num_heads=2, key=jax.random.key(3))
+    x = jnp.asarray(rng.normal(size=(8, 4, 4)), jnp.float32)
+    order = jnp.asarray(rng.permutation(16))
+    permute = lambda h: h.reshape(8, 16)[:, order].reshape(8, 4, 4)
+    np.testing.assert_allclose(layer(permute(x)), permute(layer(x)), rtol=1e-5, atol=1e-5)
+    far = jax.grad(lambda x: layer(x)[0, 0, 0])(x)
+    assert jnp.abs(far[:, 3, 3]).max() > 1e-4
+
+
+def test_attention_adds_one_layer_between_the_middle_blocks(rng):
+    """With the attention layer's output projection set to zero, the network is the plain
+    UNet with the same weights (the layer is a residual branch)."""
+    key = jax.random.key(4)
+    plain = UNet(1, (8, 16), embedding_dim=16, groups=4, key=key)
+    attending = UNet(1, (8, 16), embedding_dim=16, groups=4, attention=True, key=key)
+    assert plain.middle_attention is None and count_parameters(attending) > count_parameters(plain)
+    x = jnp.asarray(rng.normal(size=(1, 8, 8)), jnp.float32)
+    assert not np.allclose(attending(x, 5.0), plain(x, 5.0), atol=1e-4)
+    output = attending.middle_attention.attention.attention.output_proj
+    silenced = eqx.tree_at(lambda m: (m.middle_attention.attention.attention.output_proj.weight,
+                                      m.middle_attention.attention.attention.output_proj.bias),
+                           attending, (jnp.zeros_like(output.weight), jnp.zeros_like(output.bias)))
+    # the layers after the attention were initialised from other keys: copy the plain ones in
+    silenced = eqx.tree_at(lambda m: (m.middle_blocks, m.up_blocks, m.upsamples, m.output_norm, m.output_conv),
+                           silenced, (plain.middle_blocks, plain.up_blocks, plain.upsamples, plain.output_norm,
+                                      plain.output_conv))
+    np.testing.assert_allclose(silenced(x, 5.0), plain(x, 5.0), rtol=1e-5, atol=1e-6)
