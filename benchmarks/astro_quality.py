@@ -85,7 +85,7 @@ def gaussian_pixel_baseline(train_images, key, num_images):
     return draws.reshape((num_images,) + train_images.shape[1:])
 
 
-def generation(args, shipped, noising, sampling, train, test):
+def generation(args, shipped, noising, sampling, recon, train, test):
     labels = None if args.unconditional else jax.random.choice(jax.random.key(args.seed + 5), train.labels,
                                                                 (NUM_IMAGES,))
     print(f"== Generation: {NUM_IMAGES} samples, DDIM {args.steps} steps, eta {args.eta}, "
@@ -127,7 +127,7 @@ def generation(args, shipped, noising, sampling, train, test):
         print(f"{name:>18} {model.mean():11.4g} {data.mean():10.4g} {model.std():9.4g} {data.std():8.4g} "
               f"{model_low:9.4g} {data_low:8.4g} {model_high:10.4g} {data_high:9.4g}")
     shape_components(samples, held_out, other)
-    shape_trace(states, labels, shipped, noising, sampling, test)
+    shape_trace(states, labels, shipped, noising, sampling, recon, test)
     for name, (model, data) in outskirts(samples, held_out).items():
         print(f"{name}: model {model:.4g}, data {data:.4g}")
     return all_ok
@@ -149,6 +149,18 @@ def shape_components(samples, held_out, other) -> None:
               f"{model[:, i].std():.4f}, data {data[:, i].std():.4f}")
 
 
+def denoised_once(shipped, sampling, x_t, t, labels):
+    """Tweedie's estimate of the clean images from `x_t` at step `t`: one denoising step."""
+    return sampling.predict_x0(shipped.schedule, x_t, t, sampling.predict_noise(shipped.model, x_t, t, labels))
+
+
+def noised_and_denoised(shipped, noising, sampling, images, labels, t, key):
+    """`images` noised to step `t` (the noise drawn from `key`), then `denoised_once`."""
+    noise = jax.random.normal(key, images.shape)
+    x_t = noising.forward_noise(shipped.schedule, images, jnp.full(images.shape[0], t), noise)
+    return denoised_once(shipped, sampling, x_t, t, labels)
+
+
 TRACED_STEPS = (300, 200, 100, 50, 20)
 
 
@@ -161,7 +173,8 @@ def sample_keeping_states(sampling, shipped, key, num_images, num_steps, eta, la
     x = jax.random.normal(init_key, (num_images, 1, galaxy_data.STAMP_SIZE, galaxy_data.STAMP_SIZE))
     ts = jnp.linspace(schedule.num_steps - 1, 0, num_steps).round().astype(jnp.int32)
     next_ts = jnp.concatenate([ts[1:], jnp.array([-1], dtype=jnp.int32)])
-    keep = {int(np.argmax(np.asarray(ts) <= t)): int(ts[np.argmax(np.asarray(ts) <= t)]) for t in TRACED_STEPS}
+    first_at_or_below = {int(np.argmax(np.asarray(ts) <= t)) for t in TRACED_STEPS}
+    keep = {i: int(ts[i]) for i in first_at_or_below}
     step, states = jax.jit(sampling.ddim_step), {}
     for i, step_key in enumerate(jax.random.split(loop_key, num_steps)):
         if i in keep:
@@ -171,31 +184,27 @@ def sample_keeping_states(sampling, shipped, key, num_images, num_steps, eta, la
     return x, states
 
 
-def shape_trace(states, labels, shipped, noising, sampling, test) -> None:
+def shape_trace(states, labels, shipped, noising, sampling, recon, test) -> None:
     """Where the samples' shapes part from the data's. At each traced step t, denoise the
     sampling chains' states in one step (Tweedie), and the held-out galaxies noised to t,
     and compare the ellipticities of the two sets of estimates (W1 over the floor: 1,000
     other held-out galaxies, noised and denoised alike). For a perfect model the chains'
     states are distributed as the noised data at every step, and the ratio stays near 1."""
-    schedule, ellipticity = shipped.schedule, jax.jit(jax.vmap(morphology.ellipticity))
+    ellipticity = jax.jit(jax.vmap(morphology.ellipticity))
 
-    def denoised(x_t, t, batch_labels):
-        return sampling.predict_x0(schedule, x_t, t, sampling.predict_noise(shipped.model, x_t, t, batch_labels))
-
-    def noised_and_denoised(part, t):
-        images = test.truth[part]
-        batch_labels = None if labels is None else test.labels[part]
-        noise = jax.random.normal(jax.random.fold_in(jax.random.key(part.start), t), images.shape)
-        return denoised(noising.forward_noise(schedule, images, jnp.full(images.shape[0], t), noise), t, batch_labels)
+    def held_out_estimates(part: slice, t):
+        part_labels = None if labels is None else test.labels[part]
+        key = jax.random.fold_in(jax.random.key(part.start), t)
+        return noised_and_denoised(shipped, noising, sampling, test.truth[part], part_labels, t, key)
 
     print("ellipticity of the one-step denoised sampling states against the noised held-out galaxies':")
     for t, x_t in sorted(states.items(), reverse=True):
         t = jnp.asarray(t)
-        model = np.asarray(ellipticity(denoised(x_t, t, labels)))
-        data, floor = (np.asarray(ellipticity(noised_and_denoised(slice(k * NUM_IMAGES, (k + 1) * NUM_IMAGES), t)))
+        model = np.asarray(ellipticity(denoised_once(shipped, sampling, x_t, t, labels)))
+        data, floor = (np.asarray(ellipticity(held_out_estimates(slice(k * NUM_IMAGES, (k + 1) * NUM_IMAGES), t)))
                        for k in (0, 1))
         ratio = morphology.wasserstein_1d(model, data) / morphology.wasserstein_1d(floor, data)
-        print(f"  step {int(t):3d} (noise {float(jnp.sqrt(1 / schedule.alpha_bars[t] - 1)):.3f}): "
+        print(f"  step {int(t):3d} (noise {float(recon.noise_level(shipped.schedule, t)):.3f}): "
               f"model/floor W1 {ratio:.2f}")
 
 
@@ -283,7 +292,6 @@ def second_moment_functionals(size: int, weight_sigma: float = 3.0) -> jnp.ndarr
 def calibration(args, shipped, noising, sampling, recon, test):
     print(f"== Denoiser calibration: {CALIBRATION_IMAGES} held-out galaxies, one Tweedie step ==")
     truth, labels = test.truth[:CALIBRATION_IMAGES], test.labels[:CALIBRATION_IMAGES]
-    schedule = shipped.schedule
     functionals = second_moment_functionals(truth.shape[-1])
     moments = lambda images: np.asarray(images.reshape(images.shape[0], -1) @ functionals.T, np.float64)
     true_moments = moments(truth)
@@ -292,13 +300,11 @@ def calibration(args, shipped, noising, sampling, recon, test):
     resamples = np.random.default_rng(args.seed).integers(0, truth.shape[0], (BOOTSTRAP_RESAMPLES, truth.shape[0]))
     for t in CALIBRATION_STEPS:
         t = jnp.asarray(t)
-        noise = jax.random.normal(jax.random.fold_in(jax.random.key(args.seed + 4), t), truth.shape)
-        x_t = noising.forward_noise(schedule, truth, jnp.full(truth.shape[0], t), noise)
-        eps = sampling.predict_noise(shipped.model, x_t, t, labels)
-        estimate = moments(sampling.predict_x0(schedule, x_t, t, eps))
+        key = jax.random.fold_in(jax.random.key(args.seed + 4), t)
+        estimate = moments(noised_and_denoised(shipped, noising, sampling, truth, labels, t, key))
         slopes = [regression_slopes(estimate[i], true_moments[i]) for i in (slice(None), *resamples)]
         (quadrupole, size), errors = slopes[0], np.std(slopes[1:], axis=0)
-        print(f"{int(t):5d} {float(recon.noise_level(schedule, t)):7.3f} {quadrupole:10.2f} +- {errors[0]:.2f} "
+        print(f"{int(t):5d} {float(recon.noise_level(shipped.schedule, t)):7.3f} {quadrupole:10.2f} +- {errors[0]:.2f} "
               f"{size:5.2f} +- {errors[1]:.2f}")
 
 
@@ -335,7 +341,7 @@ def main() -> None:
     sampling = load_script(paths.SOLUTIONS / "astro" / "03_sampling.py").module
     recon = load_script(paths.SOLUTIONS / "astro" / "04_reconstruction.py").module
     if not args.skip_generation:
-        generation(args, shipped, noising, sampling, train, test)
+        generation(args, shipped, noising, sampling, recon, train, test)
     if not args.skip_reconstruction:
         reconstruction(args, shipped, recon, test)
     calibration(args, shipped, noising, sampling, recon, test)
