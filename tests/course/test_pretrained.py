@@ -181,6 +181,21 @@ def test_dihedral_copies_are_the_eight_symmetries_of_the_square():
     np.testing.assert_array_equal(np.sort(first, axis=1), np.sort(np.tile(images[0, 0].ravel(), (8, 1)), axis=1))
 
 
+def test_a_share_of_each_batch_can_be_trained_at_the_lowest_steps():
+    from course.pretrained.train_galaxy_unet import training_steps
+
+    key = jax.random.key(0)
+    uniform = np.asarray(training_steps(key, 20_000, 968, 0.0, 20))
+    assert uniform.min() == 0 and uniform.max() == 967
+    assert abs(np.mean(uniform < 20) - 20 / 968) < 0.005
+    mixed = np.asarray(training_steps(key, 20_000, 968, 0.5, 20))
+    assert mixed.min() == 0 and mixed.max() == 967
+    # Half the batch below step 20, plus the uniform half's own share of those steps.
+    assert abs(np.mean(mixed < 20) - (0.5 + 0.5 * 20 / 968)) < 0.015
+    assert abs(np.mean(mixed[mixed < 20] == 7) - 1 / 20) < 0.01  # uniform within the low range
+    assert set(np.asarray(training_steps(key, 1000, 5, 1.0, 20)).tolist()) == set(range(5))
+
+
 def test_the_training_update_is_adamw_with_the_steps_learning_rate():
     import optax
 
