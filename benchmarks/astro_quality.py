@@ -74,6 +74,7 @@ STATISTICS = {
     "peak": morphology.peak,
 }
 NUM_IMAGES = 1000
+ellipticities = jax.jit(jax.vmap(morphology.ellipticity))
 NUM_RECONSTRUCTIONS = 100
 MAX_RATIO = 2.0
 
@@ -160,11 +161,15 @@ def denoised_once(shipped, sampling, x_t, t, labels):
     return sampling.predict_x0(shipped.schedule, x_t, t, sampling.predict_noise(shipped.model, x_t, t, labels))
 
 
-def noised_and_denoised(shipped, noising, sampling, images, labels, t, key):
-    """`images` noised to step `t` (the noise drawn from `key`), then `denoised_once`."""
+def noised(shipped, noising, images, t, key):
+    """`images` noised to step `t` by the reference forward process, the noise drawn from `key`."""
     noise = jax.random.normal(key, images.shape)
-    x_t = noising.forward_noise(shipped.schedule, images, jnp.full(images.shape[0], t), noise)
-    return denoised_once(shipped, sampling, x_t, t, labels)
+    return noising.forward_noise(shipped.schedule, images, jnp.full(images.shape[0], t), noise)
+
+
+def noised_and_denoised(shipped, noising, sampling, images, labels, t, key):
+    """`images` `noised` to step `t`, then `denoised_once`."""
+    return denoised_once(shipped, sampling, noised(shipped, noising, images, t, key), t, labels)
 
 
 TRACED_STEPS = (300, 200, 100, 50, 20)
@@ -196,7 +201,6 @@ def shape_trace(states, labels, shipped, noising, sampling, recon, test) -> None
     and compare the ellipticities of the two sets of estimates (W1 over the floor: 1,000
     other held-out galaxies, noised and denoised alike). For a perfect model the chains'
     states are distributed as the noised data at every step, and the ratio stays near 1."""
-    ellipticity = jax.jit(jax.vmap(morphology.ellipticity))
 
     def held_out_estimates(part: slice, t):
         part_labels = None if labels is None else test.labels[part]
@@ -206,8 +210,8 @@ def shape_trace(states, labels, shipped, noising, sampling, recon, test) -> None
     print("ellipticity of the one-step denoised sampling states against the noised held-out galaxies':")
     for t, x_t in sorted(states.items(), reverse=True):
         t = jnp.asarray(t)
-        model = np.asarray(ellipticity(denoised_once(shipped, sampling, x_t, t, labels)))
-        data, floor = (np.asarray(ellipticity(held_out_estimates(slice(k * NUM_IMAGES, (k + 1) * NUM_IMAGES), t)))
+        model = np.asarray(ellipticities(denoised_once(shipped, sampling, x_t, t, labels)))
+        data, floor = (np.asarray(ellipticities(held_out_estimates(slice(k * NUM_IMAGES, (k + 1) * NUM_IMAGES), t)))
                        for k in (0, 1))
         ratio = morphology.wasserstein_1d(model, data) / morphology.wasserstein_1d(floor, data)
         print(f"  step {int(t):3d} (noise {float(recon.noise_level(shipped.schedule, t)):.3f}): "
@@ -292,18 +296,16 @@ def shape_recovery(args, shipped, noising, sampling, recon, test) -> None:
     floor). For the exact model the galaxies sampled back are distributed as the data from
     any t0, so the ratio stays near 1 (below it: they are correlated with the truth)."""
     truth, labels = test.truth[:NUM_IMAGES], test.labels[:NUM_IMAGES]
-    ellipticity = jax.jit(jax.vmap(morphology.ellipticity))
-    reference = np.asarray(ellipticity(truth))
-    floor = morphology.wasserstein_1d(np.asarray(ellipticity(test.truth[NUM_IMAGES : 2 * NUM_IMAGES])), reference)
-    ratio = lambda images: morphology.wasserstein_1d(np.asarray(ellipticity(images)), reference) / floor
+    reference = np.asarray(ellipticities(truth))
+    floor = morphology.wasserstein_1d(np.asarray(ellipticities(test.truth[NUM_IMAGES : 2 * NUM_IMAGES])), reference)
+    ratio = lambda images: morphology.wasserstein_1d(np.asarray(ellipticities(images)), reference) / floor
     step = jax.jit(sampling.ddim_step)
     print(f"== Shape recovery: {NUM_IMAGES} held-out galaxies noised to step t0 and sampled back ==")
     print(f"{'t0':>4} {'noise':>7} {'ellipticity W1 / floor: denoised once':>38} {'sampled back':>13}")
     for t0 in RECOVERY_STEPS:
         key = jax.random.fold_in(jax.random.key(args.seed + 6), t0)
         noise_key, loop_key = jax.random.split(key)
-        x = noising.forward_noise(shipped.schedule, truth, jnp.full(NUM_IMAGES, t0),
-                                  jax.random.normal(noise_key, truth.shape))
+        x = noised(shipped, noising, truth, t0, noise_key)
         once = denoised_once(shipped, sampling, x, jnp.asarray(t0), labels)
         for t, step_key in zip(range(t0, -1, -1), jax.random.split(loop_key, t0 + 1), strict=True):
             eps = sampling.predict_noise(shipped.model, x, jnp.asarray(t), labels)

@@ -421,11 +421,12 @@ def loss_weights(
 
 def training_steps(key: jax.Array, n: int, num_steps: int, low_fraction: float, low_max: int) -> Int[Array, " n"]:
     """The diffusion steps of a batch of `n` images: uniform over the `num_steps`, but for
-    a share `low_fraction` of them (on average) drawn uniformly below `low_max`."""
-    uniform_key, low_key, pick_key = jax.random.split(key, 3)
-    low = jax.random.bernoulli(pick_key, low_fraction, (n,))
-    return jnp.where(low, jax.random.randint(low_key, (n,), 0, min(low_max, num_steps)),
-                     jax.random.randint(uniform_key, (n,), 0, num_steps))
+    a share `low_fraction` of them (on average) drawn uniformly below `low_max`. The
+    uniform steps are drawn from `key` itself, so that with `low_fraction = 0` a run draws
+    the steps it drew before the option existed."""
+    low = jax.random.bernoulli(jax.random.fold_in(key, 1), low_fraction, (n,))
+    return jnp.where(low, jax.random.randint(jax.random.fold_in(key, 2), (n,), 0, min(low_max, num_steps)),
+                     jax.random.randint(key, (n,), 0, num_steps))
 
 
 def optimizer() -> optax.GradientTransformation:
