@@ -34,7 +34,12 @@
    give round galaxies a shape). The same for the weighted size `Q11 + Q22`. Each slope
    comes with a standard error from resampling the galaxies: the slopes are noisy at the
    higher steps, where the estimates' shapes vary little (with 500 galaxies, five noise
-   draws gave 0.89 to 1.00 at step 100 and 0.69 to 0.88 at step 300).
+   draws gave 0.89 to 1.00 at step 100 and 0.69 to 0.88 at step 300). Then, at the
+   lowest steps (2, 5, 20), the same for the noise itself in rings 1.5 to 6 pixels from
+   the stamp centre (`noise_calibration`): the true noise regressed on the predicted one
+   (slope 1 for the posterior mean; above 1, the network leaves noise in the galaxies'
+   cores that it could have told apart; the shipped model's is 1.9 at step 2), and their
+   correlation.
 4. Shape recovery (a diagnosis, no target). Noise 1,000 held-out galaxies to one of the
    lowest steps (2, 5, 10 of the 1,000: noise 0.012 to 0.027), sample them back one step
    at a time, and compare their ellipticities with the same galaxies' truth, over the
@@ -348,6 +353,33 @@ def calibration(args, shipped, noising, sampling, recon, test):
               f"{size:5.2f} +- {errors[1]:.2f}")
 
 
+NOISE_CALIBRATION_STEPS = (2, 5, 20)
+NOISE_CALIBRATION_RINGS = ((1.5, 3.0), (3.0, 4.5), (4.5, 6.0))  # pixels from the stamp centre
+
+
+def noise_calibration(args, shipped, noising, sampling, recon, test) -> None:
+    """At the lowest steps, in rings about the stamp centre (the galaxies' cores): the
+    slope of the true noise regressed on the predicted noise (1 for the posterior mean;
+    above 1, the network leaves noise in the image that it could have told apart), and
+    their correlation (how much of the noise it tells apart at all)."""
+    print(f"== Noise calibration at the lowest steps: {CALIBRATION_IMAGES} held-out galaxies ==")
+    truth, labels = test.truth[:CALIBRATION_IMAGES], test.labels[:CALIBRATION_IMAGES]
+    radius = np.hypot(*(np.indices(truth.shape[-2:]) - (truth.shape[-1] - 1) / 2))
+    print(f"{'step':>5} {'noise':>7}  " + "  ".join(f"{f'{low:g}-{high:g} px: slope, corr':>22}"
+                                                    for low, high in NOISE_CALIBRATION_RINGS))
+    for t in NOISE_CALIBRATION_STEPS:
+        t = jnp.asarray(t)
+        noise = jax.random.normal(jax.random.fold_in(jax.random.key(args.seed + 6), t), truth.shape)
+        x_t = noising.forward_noise(shipped.schedule, truth, jnp.full(truth.shape[0], t), noise)
+        predicted = np.asarray(sampling.predict_noise(shipped.model, x_t, t, labels))[:, 0]
+        cells = []
+        for low, high in NOISE_CALIBRATION_RINGS:
+            ring = (radius >= low) & (radius < high)
+            true, guess = np.asarray(noise)[:, 0][:, ring].ravel(), predicted[:, ring].ravel()
+            cells.append(f"{true @ guess / (guess @ guess):14.2f}, {np.corrcoef(true, guess)[0, 1]:5.2f}")
+        print(f"{int(t):5d} {float(recon.noise_level(shipped.schedule, t)):7.3f}  " + "  ".join(cells))
+
+
 def regression_slopes(estimate, truth) -> tuple[float, float]:
     """The slopes of the truth's quadrupole (both components pooled; their mean is zero by
     symmetry) and of its size (about their means) regressed on the estimate's."""
@@ -385,6 +417,7 @@ def main() -> None:
     if not args.skip_reconstruction:
         reconstruction(args, shipped, recon, test)
     calibration(args, shipped, noising, sampling, recon, test)
+    noise_calibration(args, shipped, noising, sampling, recon, test)
     shape_recovery(args, shipped, noising, sampling, recon, test)
 
 
