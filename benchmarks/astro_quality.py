@@ -227,13 +227,17 @@ OUTER_RADIUS = 8.0  # pixels from the stamp centre: a galaxy's faint outskirts
 SKY_RADIUS = 13.0  # pixels: beyond it the stamps hold almost no galaxy light
 
 
+def distance_from_centre(size: int) -> np.ndarray:
+    """Each pixel's distance from the centre of a `size` x `size` stamp, in pixels."""
+    return np.hypot(*(np.indices((size, size)) - (size - 1) / 2))
+
+
 def outskirts(samples, held_out) -> dict[str, tuple[float, float]]:
     """The median flux beyond `OUTER_RADIUS` and the pixel standard deviation beyond
     `SKY_RADIUS` of the samples and the held-out galaxies: too little of the first and the
     galaxies' wings are missing; too much of the second and the sky is noisy, which
     inflates the half-light radius (measured on the positive pixels)."""
-    size = held_out.shape[-1]
-    radius = np.hypot(*(np.indices((size, size)) - (size - 1) / 2))
+    radius = distance_from_centre(held_out.shape[-1])
     figures = {}
     for name, threshold, measure in [
         (f"median flux beyond {OUTER_RADIUS:g} px", OUTER_RADIUS, lambda pixels: np.median(pixels.sum(-1))),
@@ -364,18 +368,19 @@ def noise_calibration(args, shipped, noising, sampling, recon, test) -> None:
     their correlation (how much of the noise it tells apart at all)."""
     print(f"== Noise calibration at the lowest steps: {CALIBRATION_IMAGES} held-out galaxies ==")
     truth, labels = test.truth[:CALIBRATION_IMAGES], test.labels[:CALIBRATION_IMAGES]
-    radius = np.hypot(*(np.indices(truth.shape[-2:]) - (truth.shape[-1] - 1) / 2))
+    radius = distance_from_centre(truth.shape[-1])
     print(f"{'step':>5} {'noise':>7}  " + "  ".join(f"{f'{low:g}-{high:g} px: slope, corr':>22}"
                                                     for low, high in NOISE_CALIBRATION_RINGS))
     for t in NOISE_CALIBRATION_STEPS:
         t = jnp.asarray(t)
-        noise = jax.random.normal(jax.random.fold_in(jax.random.key(args.seed + 6), t), truth.shape)
-        x_t = noising.forward_noise(shipped.schedule, truth, jnp.full(truth.shape[0], t), noise)
+        key = jax.random.fold_in(jax.random.key(args.seed + 6), t)
+        x_t = noised(shipped, noising, truth, t, key)
+        noise = np.asarray(jax.random.normal(key, truth.shape))[:, 0]  # the noise `noised` drew
         predicted = np.asarray(sampling.predict_noise(shipped.model, x_t, t, labels))[:, 0]
         cells = []
         for low, high in NOISE_CALIBRATION_RINGS:
             ring = (radius >= low) & (radius < high)
-            true, guess = np.asarray(noise)[:, 0][:, ring].ravel(), predicted[:, ring].ravel()
+            true, guess = noise[:, ring].ravel(), predicted[:, ring].ravel()
             cells.append(f"{true @ guess / (guess @ guess):14.2f}, {np.corrcoef(true, guess)[0, 1]:5.2f}")
         print(f"{int(t):5d} {float(recon.noise_level(shipped.schedule, t)):7.3f}  " + "  ".join(cells))
 
