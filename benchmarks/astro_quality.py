@@ -200,13 +200,13 @@ def sample_keeping_states(sampling, shipped, key, num_images, num_steps, eta, la
     next_ts = jnp.concatenate([ts[1:], jnp.array([-1], dtype=jnp.int32)])
     first_at_or_below = {int(np.argmax(np.asarray(ts) <= t)) for t in TRACED_STEPS}
     keep = {i: int(ts[i]) for i in first_at_or_below}
+    etas = [0.0 if t <= deterministic_from else eta for t in np.asarray(ts)]
     step, states = jax.jit(sampling.ddim_step), {}
     for i, step_key in enumerate(jax.random.split(loop_key, num_steps)):
         if i in keep:
             states[keep[i]] = x
         eps = sampling.predict_noise(shipped.model, x, ts[i], labels)
-        step_eta = 0.0 if int(ts[i]) <= deterministic_from else eta
-        x = step(schedule, x, ts[i], next_ts[i], eps, jax.random.normal(step_key, x.shape), step_eta)
+        x = step(schedule, x, ts[i], next_ts[i], eps, jax.random.normal(step_key, x.shape), etas[i])
     return x, states
 
 
@@ -237,9 +237,15 @@ OUTER_RADIUS = 8.0  # pixels from the stamp centre: a galaxy's faint outskirts
 SKY_RADIUS = 13.0  # pixels: beyond it the stamps hold almost no galaxy light
 
 
+def offsets_from_centre(size: int) -> np.ndarray:
+    """Each pixel's `(row, column)` offset from the centre of a `size` x `size` stamp, in
+    pixels: shape `(2, size, size)`."""
+    return np.indices((size, size)) - (size - 1) / 2
+
+
 def distance_from_centre(size: int) -> np.ndarray:
     """Each pixel's distance from the centre of a `size` x `size` stamp, in pixels."""
-    return np.hypot(*(np.indices((size, size)) - (size - 1) / 2))
+    return np.hypot(*offsets_from_centre(size))
 
 
 def outskirts(samples, held_out) -> dict[str, tuple[float, float]]:
@@ -342,7 +348,7 @@ BOOTSTRAP_RESAMPLES = 200
 def second_moment_functionals(size: int, weight_sigma: float = 3.0) -> jnp.ndarray:
     """`(Q11 - Q22, 2 Q12, Q11 + Q22)` about the stamp centre, unnormalised, weighted by a
     round Gaussian: three linear functionals of an image, as rows of shape `(size * size,)`."""
-    rows, cols = np.indices((size, size)) - (size - 1) / 2
+    rows, cols = offsets_from_centre(size)
     weight = np.exp(-(rows**2 + cols**2) / (2 * weight_sigma**2))
     moments = [cols**2 - rows**2, 2 * rows * cols, rows**2 + cols**2]
     return jnp.asarray(np.stack([(weight * m).ravel() for m in moments]), jnp.float32)
