@@ -7,6 +7,7 @@ This is the one place that talks to chex, so it can be swapped out.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,8 @@ def fail(message: str) -> None:
 
 
 def _describe(x: Any) -> str:
+    if _is_remote_object(x):
+        return f"a {x.type_name}"
     if hasattr(x, "shape") and hasattr(x, "dtype"):
         return f"array of shape {tuple(x.shape)} and dtype {x.dtype}"
     return type(x).__name__
@@ -40,17 +43,43 @@ def _format_index(index: tuple[int, ...]) -> str:
 def assert_close(got: Any, expected: Any, *, call: str, rtol: float = 1e-5, atol: float = 1e-6) -> None:
     """`got` equals `expected` (arrays or pytrees of arrays) to tolerance, leaf by leaf."""
     __tracebackhide__ = True
-    got_leaves, got_tree = jax.tree.flatten_with_path(got)
-    expected_leaves, expected_tree = jax.tree.flatten_with_path(expected)
-    if got_tree != expected_tree:
+    got_leaves, expected_leaves = keyed_leaves(got), keyed_leaves(expected)
+    if _has_remote_objects(got):  # the student's own classes: compare the leaves' key paths
+        same = [path for path, _ in got_leaves] == [path for path, _ in expected_leaves]
+    else:
+        same = jax.tree.structure(got) == jax.tree.structure(expected)
+    if not same:
         fail(f"{call} returned {_describe_tree(got)}, expected {_describe_tree(expected)}.")
     for (path, g), (_, e) in zip(got_leaves, expected_leaves, strict=True):
-        where = call + jax.tree_util.keystr(path)
-        _assert_array_close(g, e, where=where, rtol=rtol, atol=atol)
+        _assert_array_close(g, e, where=call + path, rtol=rtol, atol=atol)
+
+
+def _is_remote_object(x: Any) -> bool:
+    """An object a student's function returned that stayed in its sandboxed process (`grader.remote`)."""
+    return isinstance(getattr(type(x), "leaves", None), property) and hasattr(type(x), "type_name")
+
+
+def _has_remote_objects(x: Any) -> bool:
+    return any(_is_remote_object(leaf) for leaf in jax.tree.leaves(x))
+
+
+def keyed_leaves(x: Any) -> list[tuple[str, Any]]:
+    """`(key path, leaf)` for every leaf; an object left in the student's process counts by its own leaves."""
+    found = []
+    for path, leaf in jax.tree.flatten_with_path(x)[0]:
+        prefix = jax.tree_util.keystr(path)
+        if _is_remote_object(leaf) and leaf.leaves is not None:
+            found += [(prefix + inner, value) for inner, value in leaf.leaves]
+        else:
+            found.append((prefix, leaf))
+    return found
 
 
 def _describe_tree(x: Any) -> str:
     leaves, treedef = jax.tree.flatten(x)
+    if _is_remote_object(x):
+        inner = ", ".join(f"{path}: {_describe(leaf)}" for path, leaf in keyed_leaves(x))
+        return f"a {x.type_name} with leaves ({inner})"
     if treedef.num_leaves == 1 and treedef.num_nodes == 1:
         return _describe(leaves[0])
     return f"{treedef} with leaves ({', '.join(_describe(leaf) for leaf in leaves)})"
@@ -95,7 +124,7 @@ def assert_finite(x: Any, *, call: str) -> None:
     """No NaN or infinity anywhere in `x`."""
     __tracebackhide__ = True
     try:
-        chex.assert_tree_all_finite(x)
+        chex.assert_tree_all_finite([leaf for _, leaf in keyed_leaves(x)])
     except AssertionError:
         fail(f"{call} returned NaN or infinite values; look for a division by zero, "
              "a log of 0 or a sqrt of a negative number.")
@@ -131,7 +160,8 @@ def assert_different(a: Any, b: Any, *, call: str, why: str) -> None:
     __tracebackhide__ = True
     assert_finite(a, call=call)
     assert_finite(b, call=call)
-    if all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)):
+    pairs = zip(keyed_leaves(a), keyed_leaves(b), strict=True)
+    if all(np.array_equal(x, y) for (_, x), (_, y) in pairs):
         fail(f"{call}: {why}")
 
 
@@ -157,5 +187,20 @@ def assert_sharding(got: Any, expected: jax.sharding.Sharding, *, call: str) -> 
 
 
 def assert_max_traces(fn: Callable, n: int) -> Callable:
-    """Wrap `fn` so that tracing it more than `n` times fails (chex's retrace counter)."""
-    return chex.assert_max_traces(fn, n=n)
+    """Wrap `fn` so that tracing it (under `jax.jit`) more than `n` times fails: it recompiles.
+
+    (chex's counter needs the wrapped function's source file, which a sandbox does not have.)
+    """
+    traces = 0
+
+    @functools.wraps(fn)
+    def counted(*args, **kwargs):
+        __tracebackhide__ = True
+        nonlocal traces
+        traces += 1
+        if traces > n:
+            fail(f"{getattr(fn, '__name__', 'the function')} was traced {traces} times, at most {n} expected: "
+                 "it recompiles on every call (a Python value that changes, or a shape that does?).")
+        return fn(*args, **kwargs)
+
+    return counted

@@ -75,13 +75,22 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from grader.grading import grade_all
-    from grader.sandbox import Limits
+    from grader.remote import Limits, SandboxRefused
 
     console = Console()
     limits = Limits(per_test_s=args.test_timeout, total_s=args.timeout, memory_mb=args.memory)
     out = Path(args.out)
-    grades = grade_all([Path(folder) for folder in args.submissions], out, tracks=args.track or None,
-                       jobs=args.jobs, force=args.force, limits=limits, log=lambda line: console.print(line))
+    if args.unsafe:
+        console.print("[bold red]--unsafe[/]: student code runs without the sandbox; do not use these grades "
+                      "for credit unless each submission runs in a container of its own.")
+    try:
+        grades = grade_all([Path(folder) for folder in args.submissions], out, tracks=args.track or None,
+                           jobs=args.jobs, force=args.force, limits=limits, unsafe=args.unsafe,
+                           scheduler=args.scheduler,
+                           log=lambda line: console.print(line))
+    except SandboxRefused as refused:
+        console.print(f"[bold red]Not graded.[/] {refused}")
+        return 3
     table = Table(title=f"Grades (details in {out}/<student>/)")
     for column in ("student", "tracks", "score", "seconds"):
         table.add_column(column, justify="right" if column in ("score", "seconds") else "left")
@@ -91,6 +100,19 @@ def cmd_grade(args: argparse.Namespace) -> int:
     console.print(table)
     console.print(f"Wrote {out / 'grades.csv'}.")
     return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from grader.grading import sandbox_missing
+    from grader.remote import Limits
+
+    missing = sandbox_missing(Limits())
+    if missing is None:
+        print("This machine can sandbox student code: `grader grade` grades for credit here.")
+        return 0
+    print(f"This machine cannot sandbox student code: it lacks {missing}.\n"
+          "`grader grade` refuses to grade here unless given --unsafe (see docs/grading.md, \"The sandbox\").")
+    return 3
 
 
 def cmd_gradescope(args: argparse.Namespace) -> int:
@@ -169,7 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--test-timeout", type=float, default=120.0, help="seconds per test (default 120)")
     grade.add_argument("--timeout", type=float, default=900.0, help="seconds per submission (default 900)")
     grade.add_argument("--memory", type=int, default=4096, help="memory limit per submission in MB (default 4096)")
+    grade.add_argument("--scheduler", metavar="ADDRESS",
+                       help="grade on a Dask cluster, e.g. tcp://10.0.0.5:8786 (see docs/grading.md)")
+    grade.add_argument("--unsafe", action="store_true",
+                       help="grade without the OS sandbox, where the machine has none (not for credit)")
     grade.set_defaults(run=cmd_grade)
+
+    sandbox = commands.add_parser("sandbox", help="say whether this machine can sandbox student code for grading")
+    sandbox.set_defaults(run=cmd_sandbox)
 
     gradescope = commands.add_parser("gradescope", help="build the Gradescope autograder zip")
     gradescope.add_argument("--track", action="append", help="the track(s) the assignment grades (default: "

@@ -11,6 +11,7 @@ import __future__
 
 import ast
 import hashlib
+import linecache
 import re
 import sys
 import types
@@ -49,7 +50,13 @@ def resolve_source(script: Path) -> Path:
         return notebook if notebook.exists() else script
     if not notebook.exists() or notebook.stat().st_mtime <= script.stat().st_mtime:
         return script
-    if _code_of(notebook) == _code_of(script):
+    try:
+        same = _code_of(notebook) == _code_of(script)
+    except Exception as error:  # an unreadable notebook must not outweigh a good script
+        warnings.warn(f"{paths.relative(notebook)} is newer than {script.name} but cannot be read "
+                      f"({type(error).__name__}): testing the script.", NotebookNewerWarning, stacklevel=2)
+        return script
+    if same:
         return script
     warnings.warn(
         f"{paths.relative(notebook)} was edited after {script.name} and they differ: testing "
@@ -66,25 +73,38 @@ def _code_of(path: Path) -> list[str]:
     return [c.source.strip() for c in nb.cells if c.cell_type == "code"]
 
 
+def read_source(path: Path) -> list[percent.Cell]:
+    """The cells of a script or notebook (ValueError for a file that is not a readable notebook)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{paths.relative(path)} does not exist.")
+    if path.suffix == ".ipynb":  # read as JSON: importing Jupytext would cost seconds per process
+        return percent.notebook_cells(path)
+    return percent.read_cells(path.read_text(encoding="utf-8", errors="replace"))
+
+
 def load_script(path: Path, *, overrides: Mapping[str, object] | None = None) -> LoadedScript:
     """Execute the definitions of a script or notebook in a fresh module.
 
     `overrides` replace names after loading: grading fills the answers of the *other*
     exercises from the reference, so one missing answer never fails later exercises.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{paths.relative(path)} does not exist.")
-    if path.suffix == ".ipynb":  # read as JSON: importing Jupytext would cost seconds per process
-        cells = percent.notebook_cells(path)  # ValueError if it is not a notebook: say so, lose nothing
-    else:
-        cells = percent.read_cells(path.read_text(encoding="utf-8"))
+    return load_cells(read_source(path), Path(path), overrides=overrides)
 
+
+def load_cells(cells: list[percent.Cell], path: Path, *, overrides: Mapping[str, object] | None = None
+               ) -> LoadedScript:
+    """Execute the definitions in `cells` (of the script at `path`, named in messages) in a fresh module.
+
+    A statement that raises, even `SystemExit` or `KeyboardInterrupt`, is reported in
+    `problems` and skipped: it costs only the names it would have defined.
+    """
     text = "\n".join(cell.source for cell in cells)
     digest = hashlib.sha1(f"{path}:{text}:{sorted(overrides or {})}".encode()).hexdigest()[:12]
     module = types.ModuleType(f"submission_{path.stem}_{digest}")
     module.__file__ = str(path)
     sys.modules[module.__name__] = module  # dataclasses and pickling look modules up here
+    _remember_source(str(path), cells)
     loaded = LoadedScript(path, module)
 
     flags = 0
@@ -96,24 +116,35 @@ def load_script(path: Path, *, overrides: Mapping[str, object] | None = None) ->
             line = first_line + (error.lineno or 1) - 1
             loaded.problems.append(f"SyntaxError at line {line}: {error.msg}")
             continue
+        except (ValueError, RecursionError, MemoryError) as error:  # e.g. a null byte, absurd nesting
+            loaded.problems.append(f"{type(error).__name__} in the cell at line {first_line}: {error}")
+            continue
         ast.increment_lineno(tree, first_line - 1)
         for statement in tree.body:
             if not _is_definition(statement):
                 continue
             if isinstance(statement, ast.ImportFrom) and statement.module == "__future__":
                 for alias in statement.names:
-                    flags |= getattr(__future__, alias.name).compiler_flag
+                    flags |= getattr(__future__, alias.name, __future__.annotations).compiler_flag
                 continue
-            code = compile(ast.Module([statement], []), str(path), "exec", flags=flags)
             try:
+                code = compile(ast.Module([statement], []), str(path), "exec", flags=flags)
                 exec(code, module.__dict__)
-            except Exception as error:
-                loaded.problems.append(
-                    f"{type(error).__name__} at line {statement.lineno}: {error}"
-                )
+            except BaseException as error:  # noqa: B036 -- the student's code may raise anything
+                loaded.problems.append(f"{type(error).__name__} at line {statement.lineno}: {error}")
     module.__dict__.update(overrides or {})
     module.__dict__[PROBLEMS] = loaded.problems  # for error reports on the student's functions
     return loaded
+
+
+def _remember_source(filename: str, cells: list[percent.Cell]) -> None:
+    """Let tracebacks quote the lines of a loaded script, notebooks included."""
+    lines: list[str] = []
+    for cell in cells:
+        while len(lines) < cell.first_line - 1:
+            lines.append("\n")
+        lines += [line + "\n" for line in cell.source.splitlines()]
+    linecache.cache[filename] = (sum(map(len, lines)), None, lines, filename)
 
 
 def _is_definition(statement: ast.stmt) -> bool:

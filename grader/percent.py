@@ -93,3 +93,19 @@ def defined_names(source: str) -> list[str]:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names += [t.id for t in targets if isinstance(t, ast.Name)]
     return names
+
+
+def imported_modules(source: str) -> set[str]:
+    """The modules a script's top-level imports name (`import a.b` gives `a.b`)."""
+    found = set()
+    for cell in read_cells(source):
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module)
+    return found

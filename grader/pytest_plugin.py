@@ -17,15 +17,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from grader import paths, submissions
+from grader import failures, paths, remote, submissions
 from grader.checks import CheckFailed
-from grader.loader import PROBLEMS
 
 NOTEBOOK_NAMESPACE = pytest.StashKey[dict]()
 
@@ -39,6 +39,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--exercise", action="append", default=[],
                     help="run only the tests of this exercise (repeatable)")
     group.addoption("--grader-report", metavar="FILE", help="write the outcome of every test as JSON")
+    group.addoption("--in-process", action="store_true",
+                    help="run the hidden tests' submission in this process, not in a sandbox "
+                    "(to debug the hidden tests; never for grading)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -97,12 +100,21 @@ def target_root(request: pytest.FixtureRequest) -> Path:
 
 @pytest.fixture
 def submission(request: pytest.FixtureRequest, target_root: Path) -> Iterator[submissions.Namespace]:
-    """The target's script for this test file; other exercises are filled from the reference."""
+    """The target's script for this test file; other exercises are filled from the reference.
+
+    For a hidden test it is the script loaded in a sandboxed process (`grader.remote`),
+    unless `--in-process` (or a notebook's own namespace, in nbgrader's cells).
+    """
     track, stem = paths.script_of_test(request.path)
     namespace = request.config.stash.get(NOTEBOOK_NAMESPACE, None)
     if namespace is not None:
         with submissions.notebook_submission(namespace, track, stem, exercise_of(request.node)) as live:
             yield live
+        return
+    if (request.path.is_relative_to(paths.HIDDEN_TESTS) and track in remote.SANDBOXED_TRACKS
+            and not request.config.getoption("--in-process")):
+        sandboxed = SandboxedSubmissions.of(request.config)
+        yield sandboxed.submission(target_root).for_exercise(track, stem, exercise_of(request.node))
         return
     path = submissions.script_path(target_root, track, stem)
     yield submissions.submission(path, track, stem, exercise_of(request.node))
@@ -173,55 +185,74 @@ def rng(request: pytest.FixtureRequest):
     return np.random.default_rng(_test_seed(request))
 
 
+class SandboxedSubmissions:
+    """The hidden tests' sandboxed submissions of one pytest session, one per target folder.
+
+    `grader grade` registers one with its own `remote.Sandboxes` (kept across sessions);
+    otherwise the first hidden test starts one for the session, without time limits.
+    """
+
+    NAME = "grader-sandboxed-submissions"
+
+    def __init__(self, sandboxes: remote.Sandboxes | None = None):
+        self._sandboxes, self._owned = sandboxes, sandboxes is None
+        self._submissions: dict[Path, remote.Submission] = {}
+        self.spent: dict[str, float] = {}  # seconds in the student's processes, by what for (`remote.Clock`)
+
+    @classmethod
+    def of(cls, config: pytest.Config) -> SandboxedSubmissions:
+        for plugin in config.pluginmanager.get_plugins():  # `grader grade` passes its own to pytest.main
+            if isinstance(plugin, cls):
+                return plugin
+        plugin = cls()
+        config.pluginmanager.register(plugin, cls.NAME)
+        return plugin
+
+    def submission(self, root: Path) -> remote.Submission:
+        if self._sandboxes is None:
+            slot = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) + 100
+            limits = remote.Limits(per_test_s=float("inf"), total_s=float("inf"))
+            import jax
+
+            cache = jax.config.jax_compilation_cache_dir
+            self._sandboxes = remote.Sandboxes(limits, paths.tracks(), slot=slot,
+                                               read_only_cache=Path(cache) if cache else None,
+                                               warn=lambda line: print(line, file=sys.stderr))
+        if root not in self._submissions:
+            self._submissions[root] = remote.Submission(self._sandboxes, root)
+        return self._submissions[root]
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        for each in self._submissions.values():
+            each.clock.start_test()
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        for each in self._submissions.values():
+            each.close()
+            for what, seconds in each.clock.spent.items():
+                self.spent[what] = self.spent.get(what, 0.0) + seconds
+        self._submissions.clear()
+        if self._owned and self._sandboxes is not None:
+            self._sandboxes.close()
+            self._sandboxes = None
+
+
 # --- short failure reports --------------------------------------------------------------------
-
-
-def _in_submission(entry) -> bool:
-    """A frame of student code: a loaded script, or a notebook's own cells."""
-    name = entry.frame.f_globals.get("__name__", "")
-    return name.startswith("submission_") or name == "__main__"
-
-
-def _where(entry) -> str:
-    """`file:line` of a traceback entry; a notebook cell's code has no file worth naming."""
-    path = Path(str(entry.path))
-    if path.parent.name.startswith("ipykernel_"):
-        return f"your notebook cell, line {entry.lineno + 1}"
-    return f"{paths.relative(path)}:{entry.lineno + 1}"
-
-
-def short_failure(excinfo: pytest.ExceptionInfo) -> str | None:
-    """A few lines that tell a student what went wrong, or None to keep pytest's report."""
-    if excinfo.errisinstance(CheckFailed):
-        return str(excinfo.value)
-    student_frames = [entry for entry in excinfo.traceback if _in_submission(entry)]
-    if not student_frames:
-        return None
-    last = student_frames[-1]
-    location = _where(last)
-    if excinfo.errisinstance(NotImplementedError):
-        return f"TODO ({location}): {excinfo.value}"
-    lines = [f"Your code raised {excinfo.typename}: {excinfo.value}"]
-    for entry in student_frames[-3:]:
-        lines.append(f"  {_where(entry)} in {entry.frame.code.name}: {str(entry.statement).strip()}")
-    problems = last.frame.f_globals.get(PROBLEMS)
-    if problems:  # e.g. a failed import is why a name is undefined
-        lines.append("Loading the script went wrong here, which may be why:")
-        lines += [f"  {problem}" for problem in problems]
-    return "\n".join(lines)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     if call.excinfo is not None and report.failed:
-        short = short_failure(call.excinfo)
-        if short is not None:
-            report.longrepr = short
-        todo = call.excinfo.errisinstance(NotImplementedError) and short is not None
-        report.user_properties.append(("todo", todo))
-        report.user_properties.append(("brief", short is not None))
-        report.user_properties.append(("error", call.excinfo.typename))
+        failure = failures.describe(call.excinfo.value)
+        if failure.short is not None:
+            report.longrepr = failure.short
+        elif isinstance(call.excinfo.value, failures.SubmissionFailed):
+            report.longrepr = call.excinfo.value.details or report.longrepr
+        report.user_properties.append(("todo", failure.todo))
+        report.user_properties.append(("brief", failure.short is not None))
+        report.user_properties.append(("error", failure.typename))
     report.user_properties.append(("exercise", exercise_of(item)))
     report.user_properties.append(("points", points_of(item)))
     return report

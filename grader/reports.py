@@ -22,6 +22,7 @@ class Grade:
     tests: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     fingerprint: str = ""
+    timing: dict[str, float] = field(default_factory=dict)  # where `seconds` went (`grading.run_hidden_tests`)
 
     def exercises(self) -> list[dict]:
         """Score per exercise, in course order."""

@@ -1,4 +1,4 @@
-"""Run tests on untrusted code: a child process per run, with time and memory limits.
+"""Run the visible tests on a student's own code: a child process per run, with time and memory limits.
 
 The child is pytest with `grader.sandbox_child`, which reports each test over a private
 pipe. The parent decides every score from those reports alone. If the child dies, hangs

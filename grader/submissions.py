@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from grader import paths, percent
 from grader.checks import CheckFailed
-from grader.loader import LoadedScript, load_script, resolve_source
+from grader.loader import LoadedScript, load_script, read_source, resolve_source
 
 NAMED_TARGETS = {"exercises": paths.EXERCISES, "solutions": paths.SOLUTIONS}
 
@@ -22,8 +22,14 @@ class MissingDefinition(CheckFailed):
 class Namespace:
     """Attribute access to a student's definitions, with a helpful error for a missing name."""
 
+    is_reference = False
+
     def __init__(self, values: Mapping[str, Any], where: str, problems: list[str] | None = None):
         self._values, self._where, self._problems = values, where, problems or []
+
+    def evaluate(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """`fn(*args, **kwargs)`; graded, it runs in the student's sandboxed process instead (`grader.remote`)."""
+        return fn(*args, **kwargs)
 
     @classmethod
     def of_script(cls, loaded: LoadedScript) -> Namespace:
@@ -78,9 +84,49 @@ def reference_exercises(track: str, stem: str) -> tuple[percent.Exercise, ...]:
     return tuple(percent.exercises(paths.SOLUTIONS / track / f"{stem}.py"))
 
 
+_REFERENCE_MODULES: set[str] = set()
+
+
 @functools.cache
 def reference(track: str, stem: str) -> Namespace:
-    return Namespace.of_script(load_script(paths.SOLUTIONS / track / f"{stem}.py"))
+    loaded = load_script(paths.SOLUTIONS / track / f"{stem}.py")
+    _REFERENCE_MODULES.add(loaded.module.__name__)
+    namespace = Namespace.of_script(loaded)
+    namespace.is_reference = True
+    return namespace
+
+
+def is_reference_module(name: str) -> bool:
+    """Whether a module name is that of a loaded reference script (its functions must not be pickled by name)."""
+    return name in _REFERENCE_MODULES
+
+
+@functools.cache
+def reference_for_sandbox(track: str, stem: str, exercise: str) -> tuple[list[percent.Cell], list[str], list[str]]:
+    """What a sandbox grading `exercise` may hold of the reference: every cell but that exercise's.
+
+    Returns those cells, the names they answer (to fill in), and the names withheld.
+    """
+    cells = percent.read_cells((paths.SOLUTIONS / track / f"{stem}.py").read_text(encoding="utf-8"))
+    graded = [c for c in cells if c.exercise == exercise]
+    if not graded:
+        raise KeyError(f"{track}/{stem} has no exercise {exercise!r}")
+    withheld = [name for c in graded for name in percent.defined_names(c.source)]
+    filled = [name for other in reference_exercises(track, stem) if other.name != exercise for name in other.names]
+    return [c for c in cells if c.exercise != exercise], filled, withheld
+
+
+class UnreadableScript(CheckFailed):
+    """A student's file is there but cannot be read (a broken notebook, say)."""
+
+
+def read_for_grading(path: Path) -> list[percent.Cell]:
+    """The cells of a student's script or notebook (`UnreadableScript` if neither can be read)."""
+    try:
+        return read_source(path)
+    except (ValueError, OSError) as error:
+        raise UnreadableScript(f"{path.name} cannot be read ({error}). Save it again from Jupyter, "
+                               "or hand in the paired .py script.") from None
 
 
 def submission(path: Path, track: str, stem: str, exercise: str | None = None) -> Namespace:

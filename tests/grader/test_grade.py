@@ -1,16 +1,17 @@
-"""`grader grade` on a folder of small bad submissions: every failure mode gets its deserved score."""
+"""`grader grade` on a class of small bad submissions: every failure mode and trick gets its deserved score."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from grader import grading, reports
+from grader import grading, paths, reports
 from grader.grading import grade_all
-from grader.sandbox import Limits
+from grader.remote import Limits
 
 BAD = Path(__file__).parent / "bad_submissions"
 LIMITS = Limits(per_test_s=15, total_s=300, memory_mb=3072)
@@ -31,17 +32,60 @@ CASES = {  # the submissions are percent scripts, cells marked `# %%`, as studen
     "infinite_loop": (7, "more than 15 s"),
     "memory_hog": (7, "MemoryError"),
     "cheater": (0, None),
-    "renamed_file": (0, "01_langevin.py (or .ipynb) is missing"),
+    "renamed_file": (0, "01_langevin.py (or .ipynb) is missing from this submission"),
+    # Tricks: each stands for a class of attacks on the grade; the score is what the honest content earns.
+    "forges_results": (0, "differ from what was expected"),  # writes to every descriptor, rewrites memory
+    "patches_the_checks": (0, "differ from what was expected"),  # replaces code objects of the comparisons
+    "reads_the_reference": (0, "differ from what was expected"),  # solutions/ on disk, frames, gc, the loader
+    "attacks_classmates": (3, "differ from what was expected"),  # signals everyone, lingers to rewrite grades
+    "writes_the_checkout": (0, "differ from what was expected"),  # rewrites the hidden tests and site-packages
+    # Honest work that must not lose points to the way it was handed in.
+    "keyboard_interrupt_at_import": (10, None),
+    "exit_at_import": (10, None),
+    "enables_x64": (10, None),  # the reference's answers, filled in for other exercises, still work
+    "forks_children": (10, None),  # a child that holds the channel open neither stalls grading nor survives it
+    "newer_broken_notebook": (10, None),  # made by the fixture: an unreadable notebook newer than a good .py
+    "empty": (0, "01_langevin.py (or .ipynb) is missing from this submission"),  # made by the fixture
 }
+COPIES = ("wrong_shape_again", "wrong_shape_once_more")  # made by the fixture: the same work, graded 3 times
+
+
+def checkout_digest() -> str:
+    """The grader, the library, the reference and the environment's JAX: what student code must not change."""
+    import jax
+
+    files = sorted(f for folder in ("grader", "course", "solutions") for f in (paths.REPO_ROOT / folder).rglob("*.py"))
+    return paths.digest([*files, Path(jax.__file__)])
+
+
+def lingering_processes() -> list[str]:
+    """Processes named as the `forks_children` submission names its child (from /proc)."""
+    found = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "lingering-child":
+                found.append(comm.parent.name)
+        except OSError:  # the process ended meanwhile
+            continue
+    return found
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     submissions = tmp_path_factory.mktemp("submissions")
     shutil.copytree(BAD, submissions, dirs_exist_ok=True)
+    (submissions / "empty").mkdir()
+    shutil.copytree(BAD / "good", submissions / "newer_broken_notebook")
+    notebook = submissions / "newer_broken_notebook" / "01_langevin.ipynb"
+    notebook.write_text('{"cells": [')  # cut off mid-save
+    later = (submissions / "newer_broken_notebook" / "01_langevin.py").stat().st_mtime + 60
+    os.utime(notebook, (later, later))
+    for copy in COPIES:
+        shutil.copytree(BAD / "wrong_shape", submissions / copy)
     out = tmp_path_factory.mktemp("grades")
+    before = checkout_digest()
     grades = grade_all([submissions], out, tracks=["diffusion"], jobs=2, limits=LIMITS, progress=False)
-    return {grade.student: grade for grade in grades}, out
+    return {grade.student: grade for grade in grades}, out, before
 
 
 def langevin_points(grade: reports.Grade) -> float:
@@ -56,7 +100,7 @@ def test_the_exercise_points_are_what_these_cases_assume():
 @pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
 def test_each_failure_mode_gets_its_deserved_score_and_a_reason(graded, case):
-    grades, _ = graded
+    grades, *_ = graded
     expected, reason = CASES[case]
     grade = grades[case]
     assert langevin_points(grade) == expected
@@ -68,24 +112,39 @@ def test_each_failure_mode_gets_its_deserved_score_and_a_reason(graded, case):
 
 @pytest.mark.slow
 def test_the_cheater_gains_nothing(graded):
-    grades, out = graded
+    grades, out, _ = graded
     result = json.loads((out / "cheater" / "result.json").read_text())
     assert result["score"] == 0 == json.loads((out / "cheater" / "results.json").read_text())["score"]
-    messages = " ".join(t["message"] for t in grades["cheater"].tests)
-    assert "replaced part of the grader (grader.checks.assert_close)" in messages
+    assert not list(out.rglob("result.json.*")) and len(list(out.glob("*/result.json"))) == len(CASES) + len(COPIES)
+
+
+@pytest.mark.slow
+def test_student_code_changes_nothing_outside_its_sandbox(graded):
+    grades, out, before = graded
+    assert checkout_digest() == before  # the hidden tests, the reference, the library and JAX are as they were
+    assert not lingering_processes()  # everything a submission started ended with it
+    rows = (out / "grades.csv").read_text().splitlines()
+    assert len(rows) == 1 + len(CASES) + len(COPIES) and "good,10,10,62" in rows  # no one was dropped or rewritten
+
+
+@pytest.mark.slow
+def test_grades_are_deterministic(graded):
+    grades, *_ = graded
+    for copy in COPIES:
+        assert grades[copy].tests == grades["wrong_shape"].tests
 
 
 @pytest.mark.slow
 def test_reports_for_the_class(graded):
-    grades, out = graded
+    grades, out, _ = graded
     rows = (out / "grades.csv").read_text().splitlines()
     assert rows[0] == "student,diffusion,score,max_score"
-    assert sorted(row.split(",")[0] for row in rows[1:]) == sorted(CASES)
+    assert sorted(row.split(",")[0] for row in rows[1:]) == sorted([*CASES, *COPIES])
     assert "good,10,10,62" in rows
     gradescope = json.loads((out / "nan" / "results.json").read_text())
     assert gradescope["score"] == 7 and len(gradescope["tests"]) == len(grading.hidden_tests("diffusion"))
     assert set(gradescope["tests"][0]) == {"name", "score", "max_score", "output", "visibility"}
-    for case in CASES:
+    for case in [*CASES, *COPIES]:
         feedback = (out / case / "feedback.md").read_text()
         assert "def test_" not in feedback and "assert_close(" not in feedback  # no hidden test code
     assert "| diffusion/01_langevin: `langevin_step` | 0 / 3 |" in (out / "nan" / "feedback.md").read_text()
@@ -101,11 +160,15 @@ def test_a_rerun_skips_what_is_done_and_regrades_what_changed(tmp_path):
                                              progress=False)}
     stamps = {name: (out / name / "result.json").stat().st_mtime_ns for name in first}
 
-    (out / "nan" / "result.json").unlink()  # as if the run had been interrupted before "nan" was saved
+    # A forged result: the good one, its seal kept, renamed to "nan" with nan's fingerprint. It is not trusted.
+    forged = json.loads((out / "good" / "result.json").read_text())
+    forged.update(student="nan", fingerprint=first["nan"].fingerprint)
+    (out / "nan" / "result.json").write_text(json.dumps(forged))
     again = {g.student: g for g in grade_all([submissions], out, tracks=["diffusion"], limits=LIMITS,
                                              progress=False)}
     assert (out / "good" / "result.json").stat().st_mtime_ns == stamps["good"]  # skipped
     assert again["nan"].tests == first["nan"].tests  # regraded, to the same result: grades are deterministic
+    assert "nan,7,7,62" in (out / "grades.csv").read_text()
 
     shutil.copy(BAD / "good" / "01_langevin.py", submissions / "nan" / "01_langevin.py")  # the student fixed it
     fixed = {g.student: g for g in grade_all([submissions], out, tracks=["diffusion"], limits=LIMITS,
@@ -136,13 +199,14 @@ def test_ctrl_c_stops_the_children_keeps_what_is_done_and_a_rerun_goes_on(tmp_pa
     deadline = time.monotonic() + 300
     while not (out / "good" / "result.json").exists() and time.monotonic() < deadline:  # the first one is done
         time.sleep(0.2)
+    started = descendants(run.pid)  # the workers, their fork servers and the sandboxes running now
     run.send_signal(signal.SIGINT)
     output, _ = run.communicate(timeout=30)
     assert run.returncode == 130, output
     assert "Interrupted" in output
     graded = {p.parent.name for p in out.glob("*/result.json")}
     assert "good" in graded and graded != {"good", "nan", "wrong_shape"}
-    assert not running_children(submissions)  # Ctrl-C stopped them
+    assert started and not alive(started)  # Ctrl-C stopped them all
 
     stamp = (out / "good" / "result.json").stat().st_mtime_ns
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
@@ -153,14 +217,30 @@ def test_ctrl_c_stops_the_children_keeps_what_is_done_and_a_rerun_goes_on(tmp_pa
     assert not list(out.rglob("*.partial")) and os.path.exists(out / "grades.csv")
 
 
-def running_children(submissions: Path) -> list[str]:
-    """Command lines of sandbox children still grading something in `submissions` (from /proc)."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+def descendants(pid: int) -> set[tuple[int, str]]:
+    """Every process below `pid`, as (pid, start time) from /proc."""
+    parents, started = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            command = cmdline.read_bytes().replace(b"\0", b" ").decode()
-        except OSError:  # the process ended meanwhile
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # the process ended meanwhile
             continue
-        if "grader.sandbox_child" in command and str(submissions) in command:
-            found.append(command)
+        parents[int(stat.parent.name)], started[int(stat.parent.name)] = int(fields[1]), fields[19]
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        found |= {(child, started[child]) for child in frontier}
     return found
+
+
+def alive(processes: set[tuple[int, str]]) -> set[int]:
+    """Which of these processes still run (not ended, not zombies, not a new process under a reused pid)."""
+    living = set()
+    for pid, start in processes:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and fields[19] == start:
+            living.add(pid)
+    return living

@@ -51,7 +51,7 @@ def matrix_axes(jaxpr, size):
 @pytest.mark.points(2)
 def test_implicit_loss_matches_reference(submission, reference, rng):
     model, x = random_score_network(rng), random_batch(rng)
-    got = eqx.filter_jit(submission.implicit_score_matching_loss)(model, x)
+    got = submission.evaluate(lambda: eqx.filter_jit(submission.implicit_score_matching_loss)(model, x))
     expected = eqx.filter_jit(reference.implicit_score_matching_loss)(model, x)
     checks.assert_close(got, expected, call="implicit_score_matching_loss(random MLP, x of shape "
                         f"{x.shape})", rtol=1e-4, atol=1e-5)
@@ -61,7 +61,8 @@ def test_implicit_loss_matches_reference(submission, reference, rng):
 @pytest.mark.points(1)
 def test_implicit_loss_gradients_match_reference(submission, reference, rng):
     model, x = random_score_network(rng), random_batch(rng)
-    got = eqx.filter_jit(eqx.filter_grad(submission.implicit_score_matching_loss))(model, x)
+    got = submission.evaluate(
+        lambda: eqx.filter_jit(eqx.filter_grad(submission.implicit_score_matching_loss))(model, x))
     expected = eqx.filter_jit(eqx.filter_grad(reference.implicit_score_matching_loss))(model, x)
     checks.assert_close(got, expected, call="gradient of implicit_score_matching_loss w.r.t. the "
                         "MLP's parameters", rtol=1e-3, atol=1e-5)
@@ -74,8 +75,8 @@ def test_implicit_loss_gradients_match_reference(submission, reference, rng):
 @pytest.mark.points(2)
 def test_sliced_loss_matches_reference(submission, reference, rng, getkey):
     model, x, key = random_score_network(rng), random_batch(rng), getkey()
-    got = checks.assert_no_key_reuse(eqx.filter_jit(submission.sliced_score_matching_loss),
-                                     model, x, key, call="sliced_score_matching_loss")
+    got = submission.evaluate(lambda: checks.assert_no_key_reuse(
+        eqx.filter_jit(submission.sliced_score_matching_loss), model, x, key, call="sliced_score_matching_loss"))
     expected = eqx.filter_jit(reference.sliced_score_matching_loss)(model, x, key)
     checks.assert_close(got, expected, call="sliced_score_matching_loss(random MLP, x, key)",
                         rtol=1e-4, atol=1e-5)
@@ -85,7 +86,8 @@ def test_sliced_loss_matches_reference(submission, reference, rng, getkey):
 @pytest.mark.points(1)
 def test_sliced_loss_gradients_match_reference(submission, reference, rng, getkey):
     model, x, key = random_score_network(rng), random_batch(rng), getkey()
-    got = eqx.filter_jit(eqx.filter_grad(submission.sliced_score_matching_loss))(model, x, key)
+    got = submission.evaluate(
+        lambda: eqx.filter_jit(eqx.filter_grad(submission.sliced_score_matching_loss))(model, x, key))
     expected = eqx.filter_jit(eqx.filter_grad(reference.sliced_score_matching_loss))(model, x, key)
     checks.assert_close(got, expected, call="gradient of sliced_score_matching_loss w.r.t. the "
                         "MLP's parameters", rtol=1e-3, atol=1e-5)
@@ -94,9 +96,9 @@ def test_sliced_loss_gradients_match_reference(submission, reference, rng, getke
 @pytest.mark.exercise("sliced_score_matching_loss")
 @pytest.mark.points(1)
 def test_sliced_loss_uses_the_key(submission, rng, getkey):
-    model, x = random_score_network(rng), random_batch(rng)
-    loss = eqx.filter_jit(submission.sliced_score_matching_loss)
-    checks.assert_different(loss(model, x, getkey()), loss(model, x, getkey()),
+    model, x, keys = random_score_network(rng), random_batch(rng), (getkey(), getkey())
+    loss = lambda key: eqx.filter_jit(submission.sliced_score_matching_loss)(model, x, key)
+    checks.assert_different(*submission.evaluate(lambda: [loss(key) for key in keys]),
                             call="sliced_score_matching_loss",
                             why="two different keys gave the same loss; draw the projections "
                                 "with jax.random.normal(key, x.shape).")
@@ -110,10 +112,9 @@ def test_sliced_loss_never_builds_the_jacobian(submission, rng, getkey):
     weights = (rng.normal(size=(dim, dim)) / dim**0.5).astype(np.float32)
     score_fn = lambda y: jnp.tanh(weights @ y)
     x = rng.normal(size=(5, dim)).astype(np.float32)
-    jaxpr = jax.make_jaxpr(lambda x, key: submission.sliced_score_matching_loss(score_fn, x, key))(
-        x, getkey()
-    )
-    shapes = matrix_axes(jaxpr.jaxpr, dim)
+    key = getkey()
+    shapes = submission.evaluate(lambda: matrix_axes(
+        jax.make_jaxpr(lambda x, key: submission.sliced_score_matching_loss(score_fn, x, key))(x, key).jaxpr, dim))
     if shapes:
         checks.fail(f"sliced_score_matching_loss builds a {dim} x {dim} matrix (shapes "
                     f"{sorted(set(shapes))}) for {dim}-dimensional data: that is the Jacobian. "
@@ -131,8 +132,9 @@ DENOISING_SIGMA = float(np.random.default_rng(2024).uniform(0.05, 1.0))
 @pytest.mark.points(2)
 def test_denoising_loss_matches_reference(submission, reference, rng, getkey):
     model, x, key, sigma = random_score_network(rng), random_batch(rng), getkey(), DENOISING_SIGMA
-    got = checks.assert_no_key_reuse(eqx.filter_jit(submission.denoising_score_matching_loss),
-                                     model, x, key, sigma, call="denoising_score_matching_loss")
+    got = submission.evaluate(lambda: checks.assert_no_key_reuse(
+        eqx.filter_jit(submission.denoising_score_matching_loss), model, x, key, sigma,
+        call="denoising_score_matching_loss"))
     expected = eqx.filter_jit(reference.denoising_score_matching_loss)(model, x, key, sigma)
     checks.assert_close(got, expected, rtol=1e-4, atol=1e-5,
                         call=f"denoising_score_matching_loss(random MLP, x, key, {sigma:.3f})")
@@ -143,7 +145,7 @@ def test_denoising_loss_matches_reference(submission, reference, rng, getkey):
 def test_denoising_loss_gradients_match_reference(submission, reference, rng, getkey):
     model, x, key = random_score_network(rng), random_batch(rng), getkey()
     grad = lambda loss: eqx.filter_jit(eqx.filter_grad(loss))(model, x, key, 0.3)
-    checks.assert_close(grad(submission.denoising_score_matching_loss),
+    checks.assert_close(submission.evaluate(lambda: grad(submission.denoising_score_matching_loss)),
                         grad(reference.denoising_score_matching_loss), rtol=1e-3, atol=1e-5,
                         call="gradient of denoising_score_matching_loss w.r.t. the MLP's "
                              "parameters")
@@ -152,9 +154,9 @@ def test_denoising_loss_gradients_match_reference(submission, reference, rng, ge
 @pytest.mark.exercise("denoising_score_matching_loss")
 @pytest.mark.points(1)
 def test_denoising_loss_uses_the_key(submission, rng, getkey):
-    model, x = random_score_network(rng), random_batch(rng)
-    loss = eqx.filter_jit(submission.denoising_score_matching_loss)
-    checks.assert_different(loss(model, x, getkey(), DENOISING_SIGMA), loss(model, x, getkey(), DENOISING_SIGMA),
+    model, x, keys = random_score_network(rng), random_batch(rng), (getkey(), getkey())
+    loss = lambda key: eqx.filter_jit(submission.denoising_score_matching_loss)(model, x, key, DENOISING_SIGMA)
+    checks.assert_different(*submission.evaluate(lambda: [loss(key) for key in keys]),
                             call="denoising_score_matching_loss",
                             why="two different keys gave the same loss; draw the noise with "
                                 "jax.random.normal(key, x.shape).")

@@ -5,13 +5,12 @@ import functools
 import diffrax
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from course import nn, schedules
 from grader import checks
-from grader.inputs import normals, with_numpy_weights
+from grader.inputs import PlausibleNoiseModel, normals, with_numpy_weights
 
 
 def uniform(rng, shape=(), minval=0.0, maxval=1.0):
@@ -38,22 +37,8 @@ def random_model(rng):
     return with_numpy_weights(_model_shape(), rng)
 
 
-class PlausibleNoiseModel(eqx.Module):
-    """A stand-in for a trained network on the default VP-SDE: the exact noise predictor
-    `std(t) x` of N(0, I) data plus a small random TimeMLP. A bare random network predicts
-    noise that does not grow with x, so sampling blows points up by ~exp(B(1) / 2) ~ 150 and
-    the comparisons would measure round-off; this one keeps the samplers well conditioned."""
-
-    net: nn.TimeMLP
-
-    def __call__(self, x, t):
-        sde = schedules.VPSDE()
-        integral = sde.beta_min * t + 0.5 * (sde.beta_max - sde.beta_min) * t**2
-        return jnp.sqrt(-jnp.expm1(-integral)) * x + 0.1 * self.net(x, t)
-
-
 def plausible_model(rng):
-    return PlausibleNoiseModel(random_model(rng))
+    return PlausibleNoiseModel(random_model(rng))  # the exact noise predictor plus a small random network
 
 
 # --- Exercise 1: vp_marginal ---------------------------------------------------------------
@@ -63,7 +48,7 @@ def plausible_model(rng):
 @pytest.mark.points(2)
 def test_vp_marginal_matches_reference(submission, reference, rng):
     sde, t = random_sde(rng), uniform(rng, (4, 5), minval=0.02)
-    got = checks.jitted(submission.vp_marginal, sde, t, call="jit(vp_marginal)")
+    got = submission.evaluate(lambda: checks.jitted(submission.vp_marginal, sde, t, call="jit(vp_marginal)"))
     expected = jax.jit(reference.vp_marginal)(sde, t)
     checks.assert_close(got, expected, call=f"vp_marginal({sde}, t of shape (4, 5))", rtol=1e-4)
 
@@ -72,7 +57,7 @@ def test_vp_marginal_matches_reference(submission, reference, rng):
 @pytest.mark.points(1)
 def test_vp_marginal_near_time_zero(submission, reference, rng):
     sde, t = random_sde(rng), uniform(rng, (8,), minval=1e-3, maxval=1e-2)
-    got = jax.jit(submission.vp_marginal)(sde, t)
+    got = submission.evaluate(lambda: jax.jit(submission.vp_marginal)(sde, t))
     expected = jax.jit(reference.vp_marginal)(sde, t)
     checks.assert_close(got, expected, call="vp_marginal(sde, t) for t in [0.001, 0.01]", rtol=1e-3)
 
@@ -94,7 +79,7 @@ def test_model_score_matches_reference(submission, reference, rng):
     model, sde = random_model(rng), random_sde(rng)
     x, t = normals(rng, 16, 2), uniform(rng, (16,), minval=1e-3)
     in_axes = (None, None, 0, 0)
-    got = eqx.filter_jit(jax.vmap(submission.model_score, in_axes))(model, sde, x, t)
+    got = submission.evaluate(lambda: eqx.filter_jit(jax.vmap(submission.model_score, in_axes))(model, sde, x, t))
     expected = eqx.filter_jit(jax.vmap(reference.model_score, in_axes))(model, sde, x, t)
     checks.assert_close(got, expected, call="vmap(model_score) on 16 random points and times", rtol=1e-4)
 
@@ -104,7 +89,7 @@ def test_model_score_matches_reference(submission, reference, rng):
 def test_model_score_with_a_python_float_time(submission, reference, rng):
     model, sde, x = random_model(rng), random_sde(rng), normals(rng, 2)
     t = float(uniform(rng, minval=0.01))
-    got = eqx.filter_jit(submission.model_score)(model, sde, x, t)
+    got = submission.evaluate(lambda: eqx.filter_jit(submission.model_score)(model, sde, x, t))
     expected = eqx.filter_jit(reference.model_score)(model, sde, x, t)
     checks.assert_close(got, expected, call=f"model_score(model, sde, x, {t:.4f})", rtol=1e-4)
 
@@ -130,8 +115,8 @@ def loss_inputs(rng, getkey, sde=None, t_min=None):
 @pytest.mark.points(2)
 def test_weighted_dsm_loss_matches_reference(submission, reference, rng, getkey):
     model, sde, x0, key, t_min = loss_inputs(rng, getkey, LOSS_SDE, LOSS_T_MIN)
-    got = checks.assert_no_key_reuse(eqx.filter_jit(submission.weighted_dsm_loss),
-                                     model, sde, x0, key, t_min, call="weighted_dsm_loss")
+    got = submission.evaluate(lambda: checks.assert_no_key_reuse(
+        eqx.filter_jit(submission.weighted_dsm_loss), model, sde, x0, key, t_min, call="weighted_dsm_loss"))
     expected = eqx.filter_jit(reference.weighted_dsm_loss)(model, sde, x0, key, t_min)
     checks.assert_close(got, expected, call=f"weighted_dsm_loss(model, sde, x0, key, t_min={t_min:.4f})",
                         rtol=1e-4)
@@ -141,7 +126,8 @@ def test_weighted_dsm_loss_matches_reference(submission, reference, rng, getkey)
 @pytest.mark.points(2)
 def test_weighted_dsm_loss_gradient_matches_reference(submission, reference, rng, getkey):
     model, sde, x0, key, t_min = loss_inputs(rng, getkey)
-    got = eqx.filter_jit(eqx.filter_grad(submission.weighted_dsm_loss))(model, sde, x0, key, t_min)
+    got = submission.evaluate(
+        lambda: eqx.filter_jit(eqx.filter_grad(submission.weighted_dsm_loss))(model, sde, x0, key, t_min))
     expected = eqx.filter_jit(eqx.filter_grad(reference.weighted_dsm_loss))(model, sde, x0, key, t_min)
     checks.assert_close(got, expected, call="eqx.filter_grad(weighted_dsm_loss)(model, ...)",
                         rtol=1e-3, atol=1e-5)
@@ -151,8 +137,9 @@ def test_weighted_dsm_loss_gradient_matches_reference(submission, reference, rng
 @pytest.mark.points(1)
 def test_weighted_dsm_loss_uses_the_key(submission, rng, getkey):
     model, sde, x0, _, t_min = loss_inputs(rng, getkey, LOSS_SDE, LOSS_T_MIN)
-    loss = eqx.filter_jit(submission.weighted_dsm_loss)
-    checks.assert_different(loss(model, sde, x0, getkey(), t_min), loss(model, sde, x0, getkey(), t_min),
+    keys = getkey(), getkey()
+    loss = lambda key: eqx.filter_jit(submission.weighted_dsm_loss)(model, sde, x0, key, t_min)
+    checks.assert_different(*submission.evaluate(lambda: [loss(key) for key in keys]),
                             call="weighted_dsm_loss",
                             why="two different keys gave the same loss; draw t and the noise from `key`.")
 
@@ -171,8 +158,8 @@ def step_inputs(rng, sde):
 def test_reverse_sde_step_matches_reference(submission, reference, rng, getkey):
     model, sde, x, t, dt = step_inputs(rng, STEP_SDE)
     key = getkey()
-    got = checks.assert_no_key_reuse(eqx.filter_jit(submission.reverse_sde_step),
-                                     model, sde, x, t, dt, key, call="reverse_sde_step")
+    got = submission.evaluate(lambda: checks.assert_no_key_reuse(
+        eqx.filter_jit(submission.reverse_sde_step), model, sde, x, t, dt, key, call="reverse_sde_step"))
     expected = eqx.filter_jit(reference.reverse_sde_step)(model, sde, x, t, dt, key)
     checks.assert_close(got, expected, call=f"reverse_sde_step(model, sde, x, {float(t):.4f}, "
                         f"{float(dt):.4f}, key)", rtol=1e-4, atol=1e-5)
@@ -182,8 +169,9 @@ def test_reverse_sde_step_matches_reference(submission, reference, rng, getkey):
 @pytest.mark.points(1)
 def test_reverse_sde_step_uses_the_key(submission, rng, getkey):
     model, sde, x, t, dt = step_inputs(rng, STEP_SDE)
-    step = eqx.filter_jit(submission.reverse_sde_step)
-    checks.assert_different(step(model, sde, x, t, dt, getkey()), step(model, sde, x, t, dt, getkey()),
+    keys = getkey(), getkey()
+    step = lambda key: eqx.filter_jit(submission.reverse_sde_step)(model, sde, x, t, dt, key)
+    checks.assert_different(*submission.evaluate(lambda: [step(key) for key in keys]),
                             call="reverse_sde_step",
                             why="two different keys gave the same step; the noise z must come from `key`.")
 
@@ -196,8 +184,9 @@ def test_reverse_sde_step_uses_the_key(submission, rng, getkey):
 def test_euler_maruyama_sampler_matches_reference(submission, reference, rng, getkey):
     model, sde, x1 = plausible_model(rng), schedules.VPSDE(), normals(rng, 8, 2)
     key, t_min = getkey(), float(uniform(rng, minval=1e-3, maxval=0.05))
-    got = checks.assert_no_key_reuse(eqx.filter_jit(submission.euler_maruyama_sampler),
-                                     model, sde, x1, key, 20, t_min, call="euler_maruyama_sampler")
+    got = submission.evaluate(lambda: checks.assert_no_key_reuse(
+        eqx.filter_jit(submission.euler_maruyama_sampler), model, sde, x1, key, 20, t_min,
+        call="euler_maruyama_sampler"))
     expected = eqx.filter_jit(reference.euler_maruyama_sampler)(model, sde, x1, key, 20, t_min)
     checks.assert_close(got, expected, call=f"euler_maruyama_sampler(model, sde, x1, key, 20, {t_min:.4f})",
                         rtol=1e-4, atol=1e-4)
@@ -208,23 +197,30 @@ def test_euler_maruyama_sampler_matches_reference(submission, reference, rng, ge
 def test_euler_maruyama_sampler_is_one_scan(submission, rng, getkey):
     model, x1 = random_model(rng), normals(rng, 4, 2)
     sampler = lambda x1, key: submission.euler_maruyama_sampler(model, schedules.VPSDE(), x1, key, 50)
-    jaxpr = str(jax.make_jaxpr(sampler)(x1, getkey()))
+    keys = getkey(), getkey(), getkey()
+
+    def jaxpr_traced_once():
+        jaxpr = str(jax.make_jaxpr(sampler)(x1, keys[0]))
+        counted = jax.jit(checks.assert_max_traces(sampler, n=1))
+        counted(x1, keys[1])
+        counted(x1 + 1.0, keys[2])
+        return jaxpr
+
+    jaxpr = submission.evaluate(jaxpr_traced_once)
     if "scan" not in jaxpr:
         checks.fail("euler_maruyama_sampler does not use jax.lax.scan (no scan in its jaxpr).")
     if jaxpr.count("random_bits") > 3:
         checks.fail("euler_maruyama_sampler unrolls its loop: use jax.lax.scan over the steps, "
                     "not a Python for loop.")
-    counted = jax.jit(checks.assert_max_traces(sampler, n=1))
-    counted(x1, getkey())
-    counted(x1 + 1.0, getkey())
 
 
 @pytest.mark.exercise("euler_maruyama_sampler")
 @pytest.mark.points(1)
 def test_euler_maruyama_sampler_uses_the_key(submission, rng, getkey):
     model, sde, x1 = random_model(rng), schedules.VPSDE(), normals(rng, 4, 2)
-    sampler = eqx.filter_jit(submission.euler_maruyama_sampler)
-    checks.assert_different(sampler(model, sde, x1, getkey(), 5), sampler(model, sde, x1, getkey(), 5),
+    keys = getkey(), getkey()
+    sampler = lambda key: eqx.filter_jit(submission.euler_maruyama_sampler)(model, sde, x1, key, 5)
+    checks.assert_different(*submission.evaluate(lambda: [sampler(key) for key in keys]),
                             call="euler_maruyama_sampler",
                             why="two different keys gave the same samples; split `key` for the steps.")
 
@@ -238,7 +234,8 @@ def test_probability_flow_drift_matches_reference(submission, reference, rng):
     model, sde = random_model(rng), random_sde(rng)
     t, x = uniform(rng, (16,), minval=1e-3), normals(rng, 16, 2)
     in_axes = (None, None, 0, 0)
-    got = eqx.filter_jit(jax.vmap(submission.probability_flow_drift, in_axes))(model, sde, t, x)
+    got = submission.evaluate(
+        lambda: eqx.filter_jit(jax.vmap(submission.probability_flow_drift, in_axes))(model, sde, t, x))
     expected = eqx.filter_jit(jax.vmap(reference.probability_flow_drift, in_axes))(model, sde, t, x)
     checks.assert_close(got, expected, call="vmap(probability_flow_drift) on 16 random points and times",
                         rtol=1e-4, atol=1e-5)
@@ -251,7 +248,8 @@ def test_probability_flow_drift_jacobian_matches_reference(submission, reference
     model, sde = random_model(rng), random_sde(rng)
     t, x = float(uniform(rng, minval=0.05)), normals(rng, 2)
     jacobian = lambda drift: eqx.filter_jit(jax.jacfwd(drift, argnums=3))(model, sde, t, x)
-    checks.assert_close(jacobian(submission.probability_flow_drift), jacobian(reference.probability_flow_drift),
+    got = submission.evaluate(lambda: jacobian(submission.probability_flow_drift))
+    checks.assert_close(got, jacobian(reference.probability_flow_drift),
                         call="jax.jacfwd(probability_flow_drift) with respect to x", rtol=1e-3, atol=1e-4)
 
 
@@ -260,10 +258,14 @@ def test_probability_flow_drift_jacobian_matches_reference(submission, reference
 
 def solve_twice(solve, model, x1, t_min):
     """Solve with rtol = atol = 1e-3 and 1e-6. t_min and the tolerances are passed as arrays and
-    the SDE is the default one, so one compiled solver serves every call of these tests."""
+    the SDE is the default one, so one compiled solver serves every call of these tests.
+
+    Each solution as `(is a diffrax.Solution, ts, ys, number of steps)`."""
     solve = eqx.filter_jit(solve)
-    return [solve(model, schedules.VPSDE(), x1, t_min=np.float32(t_min), rtol=np.float32(tol),
-                  atol=np.float32(tol)) for tol in (1e-3, 1e-6)]
+    solutions = [solve(model, schedules.VPSDE(), x1, t_min=np.float32(t_min), rtol=np.float32(tol),
+                       atol=np.float32(tol)) for tol in (1e-3, 1e-6)]
+    return [(isinstance(s, diffrax.Solution), s.ts, s.ys, s.stats["num_steps"]) if isinstance(s, diffrax.Solution)
+            else (False, None, None, None) for s in solutions]
 
 
 @pytest.mark.exercise("solve_probability_flow")
@@ -271,23 +273,26 @@ def solve_twice(solve, model, x1, t_min):
 def test_solve_probability_flow_matches_reference(submission, reference, rng):
     model, x1 = plausible_model(rng), normals(rng, 16, 2)
     t_min = float(uniform(rng, minval=1e-3, maxval=0.05))
-    _, got = solve_twice(submission.solve_probability_flow, model, x1, t_min)
-    _, expected = solve_twice(reference.solve_probability_flow, model, x1, t_min)
-    if not isinstance(got, diffrax.Solution):
-        checks.fail(f"solve_probability_flow returned a {type(got).__name__}, expected the "
-                    "diffrax.Solution that diffrax.diffeqsolve returns.")
+    _, (is_solution, ts, ys, _) = submission.evaluate(
+        lambda: solve_twice(submission.solve_probability_flow, model, x1, t_min))
+    _, (_, expected_ts, expected_ys, _) = solve_twice(reference.solve_probability_flow, model, x1, t_min)
+    if not is_solution:
+        checks.fail("solve_probability_flow did not return the diffrax.Solution that diffrax.diffeqsolve returns.")
     call = f"solve_probability_flow(model, sde, x1 of shape (16, 2), t_min={t_min:.4f}, rtol=atol=1e-6)"
-    checks.assert_close(got.ts, expected.ts, call=f"{call}.ts")
+    checks.assert_close(ts, expected_ts, call=f"{call}.ts")
     # Tight tolerances: a solver started with another dt0 still agrees to ~1e-4.
-    checks.assert_close(got.ys, expected.ys, call=f"{call}.ys", rtol=1e-3, atol=1e-3)
+    checks.assert_close(ys, expected_ys, call=f"{call}.ys", rtol=1e-3, atol=1e-3)
 
 
 @pytest.mark.exercise("solve_probability_flow")
 @pytest.mark.points(1)
 def test_solve_probability_flow_step_counts(submission, reference, rng):
     model, x1 = plausible_model(rng), normals(rng, 16, 2)
-    loose, tight = [int(s.stats["num_steps"]) for s in solve_twice(submission.solve_probability_flow, model, x1, 1e-3)]
-    _, expected = [int(s.stats["num_steps"]) for s in solve_twice(reference.solve_probability_flow, model, x1, 1e-3)]
+    solutions = submission.evaluate(lambda: solve_twice(submission.solve_probability_flow, model, x1, 1e-3))
+    if not all(is_solution for is_solution, *_ in solutions):
+        checks.fail("solve_probability_flow did not return the diffrax.Solution that diffrax.diffeqsolve returns.")
+    loose, tight = [int(steps) for *_, steps in solutions]
+    _, expected = [int(steps) for *_, steps in solve_twice(reference.solve_probability_flow, model, x1, 1e-3)]
     if not loose < tight:
         checks.fail(f"solve_probability_flow took {loose} steps with rtol = atol = 1e-3 and {tight} with "
                     "1e-6: pass rtol and atol to diffrax.PIDController.")
