@@ -39,11 +39,6 @@ from grader.checks import CheckFailed
 
 START_TIMEOUT_S = 60.0  # to fork, enter the sandbox and load the script
 
-# Tracks whose hidden suites call the student's code through `submission` proxies (with
-# `submission.evaluate` around every JAX transformation of it). The others still run the
-# student's code in the test's own process: `grader grade` grades them only with --unsafe.
-SANDBOXED_TRACKS = frozenset({"warmup", "diffusion", "attention", "scaling"})
-
 
 class SubmissionStopped(CheckFailed):
     """The student's process crashed, exited or ran out of time; the message says which."""

@@ -40,8 +40,9 @@ def test_mask_tokens_statistics_at_another_rate(submission, rng, getkey):
     rate = float(rng.choice([0.3, 0.5]))
     tokens = random_tokens(rng, 150, 100, with_masks=True)
     keys = jax.random.split(getkey(), len(tokens))
-    corrupted, chosen = checks.jitted(jax.vmap(submission.mask_tokens, in_axes=(0, 0, None)), tokens, keys, rate,
-                                      call=f"jit(vmap(mask_tokens)) with rate={rate}")
+    corrupted, chosen = submission.evaluate(lambda: checks.jitted(
+        jax.vmap(submission.mask_tokens, in_axes=(0, 0, None)), tokens, keys, rate,
+        call=f"jit(vmap(mask_tokens)) with rate={rate}"))
     corrupted, chosen = np.asarray(corrupted), np.asarray(chosen)
     eligible = (tokens != CLS) & (tokens != EOS) & (tokens != PAD) & (tokens != MASK)
     if (chosen & ~eligible).any():
@@ -65,8 +66,9 @@ def test_mask_tokens_statistics_at_another_rate(submission, rng, getkey):
 @pytest.mark.exercise("mask_tokens")
 @pytest.mark.points(1)
 def test_mask_tokens_uses_its_key_once(submission, rng, getkey):
-    tokens = random_tokens(rng, 1, 60)[0]
-    checks.assert_no_key_reuse(submission.mask_tokens, tokens, getkey(), call="mask_tokens(tokens, key)")
+    tokens, key = random_tokens(rng, 1, 60)[0], getkey()
+    submission.evaluate(lambda: checks.assert_no_key_reuse(submission.mask_tokens, tokens, key,
+                                                           call="mask_tokens(tokens, key)"))
 
 
 @pytest.mark.exercise("masked_lm_loss")
@@ -77,12 +79,13 @@ def test_masked_lm_loss_matches_reference(submission, reference, rng):
     targets = rng.integers(0, 33, size=length).astype(np.int32)
     chosen = rng.random(length) < 0.4
     chosen[0] = True
-    got = checks.jitted(submission.masked_lm_loss, logits, targets, chosen, call="jit(masked_lm_loss)")
+    got = submission.evaluate(lambda: checks.jitted(submission.masked_lm_loss, logits, targets, chosen,
+                                                    call="jit(masked_lm_loss)"))
     checks.assert_close(got, jax.jit(reference.masked_lm_loss)(logits, targets, chosen),
                         call=f"masked_lm_loss(logits ({length}, 33), targets, chosen)", rtol=1e-5, atol=1e-6)
 
     def grad(namespace):
         return jax.jit(jax.grad(namespace.masked_lm_loss))(logits, targets, chosen)
 
-    checks.assert_close(grad(submission), grad(reference), call="grad of masked_lm_loss with respect to the logits",
-                        rtol=1e-4, atol=1e-6)
+    checks.assert_close(submission.evaluate(grad, submission), grad(reference),
+                        call="grad of masked_lm_loss with respect to the logits", rtol=1e-4, atol=1e-6)

@@ -25,7 +25,8 @@ def random_tokens(rng, with_mask=False):
 @pytest.mark.points(2)
 def test_pseudo_log_likelihood_matches_reference(submission, reference, rng, getkey):
     model, tokens = random_model(rng, getkey()), random_tokens(rng)
-    got = checks.jitted(lambda t: submission.pseudo_log_likelihood(model, t), tokens, call="jit(pseudo_log_likelihood)")
+    got = submission.evaluate(lambda: checks.jitted(lambda t: submission.pseudo_log_likelihood(model, t), tokens,
+                                                    call="jit(pseudo_log_likelihood)"))
     checks.assert_close(got, jax.jit(lambda t: reference.pseudo_log_likelihood(model, t))(tokens),
                         call=f"pseudo_log_likelihood(model, tokens {tokens.tolist()})", rtol=1e-4, atol=1e-4)
 
@@ -36,8 +37,8 @@ def test_pseudo_log_likelihood_batches_with_vmap(submission, reference, rng, get
     model = random_model(rng, getkey())
     batch = np.stack([random_tokens(rng)[:5] for _ in range(3)])
     batch[:, -1] = EOS
-    got = checks.jitted(jax.vmap(lambda t: submission.pseudo_log_likelihood(model, t)), batch,
-                        call="jit(vmap(pseudo_log_likelihood))")
+    got = submission.evaluate(lambda: checks.jitted(jax.vmap(lambda t: submission.pseudo_log_likelihood(model, t)),
+                                                    batch, call="jit(vmap(pseudo_log_likelihood))"))
     expected = jax.jit(jax.vmap(lambda t: reference.pseudo_log_likelihood(model, t)))(batch)
     checks.assert_close(got, expected, call="vmap(pseudo_log_likelihood) over 3 sequences", rtol=1e-4, atol=1e-4)
 
@@ -46,7 +47,8 @@ def test_pseudo_log_likelihood_batches_with_vmap(submission, reference, rng, get
 @pytest.mark.points(3)
 def test_mutation_scores_match_reference(submission, reference, rng, getkey):
     model, tokens = random_model(rng, getkey()), random_tokens(rng)
-    got = checks.jitted(lambda t: submission.mutation_scores(model, t), tokens, call="jit(mutation_scores)")
+    got = submission.evaluate(lambda: checks.jitted(lambda t: submission.mutation_scores(model, t), tokens,
+                                                    call="jit(mutation_scores)"))
     checks.assert_close(got, jax.jit(lambda t: reference.mutation_scores(model, t))(tokens),
                         call=f"mutation_scores(model, tokens {tokens.tolist()})", rtol=1e-4, atol=1e-4)
 
@@ -55,6 +57,7 @@ def test_mutation_scores_match_reference(submission, reference, rng, getkey):
 @pytest.mark.points(2)
 def test_sequence_embedding_matches_reference(submission, reference, rng, getkey):
     model, tokens = random_model(rng, getkey()), random_tokens(rng, with_mask=True)
-    got = checks.jitted(lambda t: submission.sequence_embedding(model, t), tokens, call="jit(sequence_embedding)")
+    got = submission.evaluate(lambda: checks.jitted(lambda t: submission.sequence_embedding(model, t), tokens,
+                                                    call="jit(sequence_embedding)"))
     checks.assert_close(got, jax.jit(lambda t: reference.sequence_embedding(model, t))(tokens),
                         call=f"sequence_embedding(model, tokens {tokens.tolist()})", rtol=1e-4, atol=1e-5)
