@@ -193,8 +193,10 @@ class SandboxedSubmissions:
 
     NAME = "grader-sandboxed-submissions"
 
-    def __init__(self, sandboxes: remote.Sandboxes | None = None):
+    def __init__(self, sandboxes: remote.Sandboxes | None = None, *, whole_scripts: bool = False,
+                 clock: remote.Clock | None = None):
         self._sandboxes, self._owned = sandboxes, sandboxes is None
+        self._whole_scripts, self._clock = whole_scripts, clock  # see `remote.Submission`
         self._submissions: dict[Path, remote.Submission] = {}
         self.spent: dict[str, float] = {}  # seconds in the student's processes, by what for (`remote.Clock`)
 
@@ -218,7 +220,8 @@ class SandboxedSubmissions:
                                                read_only_cache=Path(cache) if cache else None,
                                                warn=lambda line: print(line, file=sys.stderr))
         if root not in self._submissions:
-            self._submissions[root] = remote.Submission(self._sandboxes, root)
+            self._submissions[root] = remote.Submission(self._sandboxes, root, whole_scripts=self._whole_scripts,
+                                                        clock=self._clock)
         return self._submissions[root]
 
     @pytest.hookimpl(tryfirst=True)
@@ -231,6 +234,7 @@ class SandboxedSubmissions:
             each.close()
             for what, seconds in each.clock.spent.items():
                 self.spent[what] = self.spent.get(what, 0.0) + seconds
+            each.clock.spent.clear()  # a clock shared with the next session counts that one afresh
         self._submissions.clear()
         if self._owned and self._sandboxes is not None:
             self._sandboxes.close()

@@ -39,16 +39,17 @@ class _State:
 
 
 class ReferenceOfOtherExercises(Namespace):
-    """The reference as the sandbox holds it: every exercise but the one being graded."""
+    """The reference as the sandbox holds it: every exercise but the one being graded (none, for a whole script)."""
 
-    def __init__(self, values, graded: str, withheld: set[str]):
+    def __init__(self, values, graded: str | None, withheld: set[str]):
         super().__init__(values, "the reference")
         self._graded, self._withheld = graded, withheld
 
     def __getattr__(self, name: str) -> Any:
         if name in self._withheld:
-            raise RuntimeError(f"A hidden test asked the sandbox for the reference's `{name}`, the answer to the "
-                               f"exercise being graded ({self._graded}); compute it outside submission.evaluate.")
+            graded = f"the exercise being graded ({self._graded})" if self._graded else "an exercise"
+            raise RuntimeError(f"A hidden test asked the sandbox for the reference's `{name}`, the answer to "
+                               f"{graded}; compute it outside submission.evaluate.")
         return super().__getattr__(name)
 
 
@@ -98,7 +99,7 @@ def _load(request: dict) -> dict:
 
     _State.settings = {name: getattr(jax.config, name) for name in JAX_SETTINGS if hasattr(jax.config, name)}
     reference = load_cells([Cell(*c) for c in request["reference"]], Path("reference") / request["label"])
-    if reference.problems:
+    if reference.problems and request["exercise"] is not None:  # without any exercise, a cell may not load
         raise RuntimeError(f"the reference did not load: {reference.problems}")
     values = reference.module.__dict__
     overrides = {name: values[name] for name in request["filled"]}

@@ -102,18 +102,21 @@ def is_reference_module(name: str) -> bool:
 
 
 @functools.cache
-def reference_for_sandbox(track: str, stem: str, exercise: str) -> tuple[list[percent.Cell], list[str], list[str]]:
+def reference_for_sandbox(track: str, stem: str, exercise: str | None
+                          ) -> tuple[list[percent.Cell], list[str], list[str]]:
     """What a sandbox grading `exercise` may hold of the reference: every cell but that exercise's.
+    With `exercise` None (the student's whole script, graded at once), no exercise's cell.
 
     Returns those cells, the names they answer (to fill in), and the names withheld.
     """
     cells = percent.read_cells((paths.SOLUTIONS / track / f"{stem}.py").read_text(encoding="utf-8"))
-    graded = [c for c in cells if c.exercise == exercise]
+    graded = [c for c in cells if c.exercise and (exercise is None or c.exercise == exercise)]
     if not graded:
         raise KeyError(f"{track}/{stem} has no exercise {exercise!r}")
     withheld = [name for c in graded for name in percent.defined_names(c.source)]
-    filled = [name for other in reference_exercises(track, stem) if other.name != exercise for name in other.names]
-    return [c for c in cells if c.exercise != exercise], filled, withheld
+    filled = [name for other in reference_exercises(track, stem) if exercise is not None and other.name != exercise
+              for name in other.names]
+    return [c for c in cells if c not in graded], filled, withheld
 
 
 class UnreadableScript(CheckFailed):

@@ -122,10 +122,31 @@ def _sharding_of(value: Any) -> dict | None:
     sharding = getattr(value, "sharding", None)
     if not isinstance(value, jax.Array) or not isinstance(sharding, jax.sharding.NamedSharding):
         return None
-    mesh = sharding.mesh
     spec = [list(p) if isinstance(p, tuple) else p for p in sharding.spec]
-    return {"axis_names": list(mesh.axis_names), "shape": list(mesh.devices.shape),
-            "device_ids": [int(d.id) for d in mesh.devices.flat], "spec": spec}
+    return {**mesh_description(sharding.mesh), "spec": spec}
+
+
+def mesh_description(mesh: Any) -> dict:
+    """A mesh as plain data: `mesh_on_devices(**mesh_description(mesh))` makes it again in another process."""
+    return {"axis_names": [str(n) for n in mesh.axis_names], "shape": [int(n) for n in mesh.devices.shape],
+            "device_ids": [int(d.id) for d in mesh.devices.flat], "axis_types": [t.name for t in mesh.axis_types]}
+
+
+def mesh_on_devices(axis_names: list, shape: list, device_ids: list, axis_types: list) -> Any:
+    """The mesh that `mesh_description` describes, over this process's devices with those ids."""
+    import jax
+
+    devices = {d.id: d for d in jax.devices()}
+    ids = [int(i) for i in device_ids]
+    shape, names = tuple(int(n) for n in shape), tuple(str(n) for n in axis_names)
+    if any(i not in devices for i in ids) or len(ids) != int(np.prod(shape)) or len(names) != len(shape):
+        raise ProtocolError("a mesh over devices this process does not have")
+    if len(list(axis_types)) != len(shape) or any(str(t) not in jax.sharding.AxisType.__members__
+                                                   for t in axis_types):
+        raise ProtocolError("bad mesh axis types")
+    types = tuple(jax.sharding.AxisType[str(t)] for t in list(axis_types))
+    return jax.sharding.Mesh(np.array([devices[i] for i in ids], dtype=object).reshape(shape), names,
+                             axis_types=types)
 
 
 def decode(payload: bytes, make_object) -> Any:
@@ -220,12 +241,8 @@ def _with_sharding(array: np.ndarray, sharding: dict) -> Any:
     """The array on this process's devices, laid out as it was in the student's process."""
     import jax
 
-    devices = {d.id: d for d in jax.devices()}
-    ids = [int(i) for i in sharding["device_ids"]]
-    shape = tuple(int(n) for n in sharding["shape"])
-    names = tuple(str(n) for n in sharding["axis_names"])
-    if any(i not in devices for i in ids) or len(ids) != int(np.prod(shape)) or len(names) != len(shape):
-        raise ProtocolError("a sharding over devices this process does not have")
+    mesh = mesh_on_devices(sharding["axis_names"], sharding["shape"], sharding["device_ids"],
+                           sharding["axis_types"])
     spec = []
     for entry in sharding["spec"]:
         if entry is None or type(entry) is str:
@@ -234,7 +251,6 @@ def _with_sharding(array: np.ndarray, sharding: dict) -> Any:
             spec.append(tuple(entry))
         else:
             raise ProtocolError("bad partition spec")
-    mesh = jax.sharding.Mesh(np.array([devices[i] for i in ids], dtype=object).reshape(shape), names)
     try:
         return jax.device_put(array, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(*spec)))
     except ValueError as error:  # e.g. a dimension that does not divide over the mesh

@@ -18,13 +18,6 @@ def softplus_loss(params, batch):
     return jnp.mean(jax.nn.softplus(-labels * (jnp.tanh(logits) @ params[1])))
 
 
-def remade(mesh):
-    """A function that makes `mesh` again where it is called, inside `submission.evaluate`: a Mesh holds
-    devices, which do not pickle (the sandbox has the same simulated CPU devices)."""
-    shape, names, axis_types, count = tuple(mesh.devices.shape), mesh.axis_names, mesh.axis_types, mesh.size
-    return lambda: jax.make_mesh(shape, names, axis_types, devices=jax.devices("cpu")[:count])
-
-
 def described(sharding):
     """(partition spec, mesh shape, text) of a sharding, as plain data that can leave the sandbox."""
     if not hasattr(sharding, "spec"):
@@ -45,11 +38,10 @@ def test_data_parallel_step_matches_reference(submission, reference, rng, cpu_me
     mesh = cpu_mesh((devices,), ("data",))
     params, batch = problem(rng, 8 * devices)
     learning_rate = np.float32(rng.uniform(0.05, 0.5))
-    mesh_there = remade(mesh)
 
     def step_from_one_device():
         on_one_device = jax.device_put(params, jax.devices("cpu")[0])
-        return submission.data_parallel_step(softplus_loss, on_one_device, batch, mesh_there(), learning_rate)
+        return submission.data_parallel_step(softplus_loss, on_one_device, batch, mesh, learning_rate)
 
     got_params, got_loss = submission.evaluate(step_from_one_device)
     expected_params, expected_loss = reference.data_parallel_step(softplus_loss, params, batch, mesh, learning_rate)
@@ -64,7 +56,6 @@ def test_data_parallel_step_matches_reference(submission, reference, rng, cpu_me
 def test_data_parallel_step_traces_the_loss_with_a_split_batch(submission, rng, cpu_mesh):
     mesh = cpu_mesh((4,), ("data",))
     params, batch = problem(rng, 8)
-    mesh_there = remade(mesh)
 
     def shardings_seen():  # the batch's, each time loss_fn was traced
         seen = []
@@ -73,7 +64,7 @@ def test_data_parallel_step_traces_the_loss_with_a_split_batch(submission, rng, 
             seen.append(jax.typeof(batch["x"]).sharding)
             return softplus_loss(params, batch)
 
-        submission.data_parallel_step(loss_noting_shardings, params, batch, mesh_there(), 0.1)
+        submission.data_parallel_step(loss_noting_shardings, params, batch, mesh, 0.1)
         return [described(s) for s in seen]
 
     seen = submission.evaluate(shardings_seen)
@@ -89,8 +80,7 @@ def test_data_parallel_step_traces_the_loss_with_a_split_batch(submission, rng, 
 def test_shard_map_value_and_grad_matches_reference(submission, reference, rng, cpu_mesh, devices):
     mesh = cpu_mesh((devices,), ("data",))
     params, batch = problem(rng, 4 * devices)
-    mesh_there = remade(mesh)
-    got = submission.evaluate(lambda: submission.shard_map_value_and_grad(softplus_loss, params, batch, mesh_there()))
+    got = submission.evaluate(lambda: submission.shard_map_value_and_grad(softplus_loss, params, batch, mesh))
     expected = reference.shard_map_value_and_grad(softplus_loss, params, batch, mesh)
     call = f"shard_map_value_and_grad(loss, params, batch of {4 * devices}, mesh of {devices})"
     checks.assert_close(got, expected, call=call, rtol=1e-4, atol=1e-6)
@@ -101,12 +91,11 @@ def test_shard_map_value_and_grad_matches_reference(submission, reference, rng, 
 def test_shard_map_value_and_grad_is_a_shard_map_with_a_collective(submission, rng, cpu_mesh):
     mesh = cpu_mesh((4,), ("data",))
     params, batch = problem(rng, 8)
-    mesh_there = remade(mesh)
     jaxpr = submission.evaluate(lambda: str(jax.make_jaxpr(submission.shard_map_value_and_grad, static_argnums=(0, 3))(
-        softplus_loss, params, batch, mesh_there())))
+        softplus_loss, params, batch, mesh)))
     if "shard_map" not in jaxpr or "psum" not in jaxpr:
         checks.fail("shard_map_value_and_grad must run the loss in jax.shard_map and average it with jax.lax.pmean.")
     got = submission.evaluate(lambda: jax.jit(submission.shard_map_value_and_grad, static_argnums=(0, 3))(
-        softplus_loss, params, batch, mesh_there()))
+        softplus_loss, params, batch, mesh))
     checks.assert_close(got, jax.jit(jax.value_and_grad(softplus_loss))(params, batch),
                         call="jit(shard_map_value_and_grad)(loss, params, batch of 8, mesh of 4)", rtol=1e-4, atol=1e-6)
