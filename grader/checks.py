@@ -16,11 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from grader.failures import CheckFailed
+
 MAX_SHOWN = 5
-
-
-class CheckFailed(AssertionError):
-    """A check on the student's answer failed; the message says what to fix."""
 
 
 def fail(message: str) -> None:

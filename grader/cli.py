@@ -1,4 +1,4 @@
-"""The `grader` command: status, check, grade, gradescope, solutions-branch, sync, nbgrader."""
+"""The `grader` command: status, watch, check, grade, gradescope, solutions-branch, sync, nbgrader."""
 
 from __future__ import annotations
 
@@ -10,41 +10,22 @@ from rich.table import Table
 
 from grader import paths
 
-STYLE = {"passing": "green", "failing": "red", "todo": "yellow", "no tests": "dim"}
-
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from grader import board, submissions
     from grader.status import track_status
 
     console = Console()
     with console.status("running the visible tests..."):
-        board = [row for track in (args.tracks or paths.tracks()) for row in track_status(track, args.target)]
-    table = Table(title="Your progress")
-    table.add_column("exercise", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("tests", justify="right", no_wrap=True)
-    table.add_column("first failing check", overflow="ellipsis", no_wrap=True, max_width=60)
-    script = None
-    for row in board:
-        if (row.track, row.script) != script:
-            script = (row.track, row.script)
-            table.add_section()
-            table.add_row(f"[bold]{row.track}/{row.script}[/bold]", "", "", "")
-        style = STYLE[row.state]
-        note = row.hint.splitlines()[0] if row.state == "failing" else ""
-        table.add_row(f"  {row.exercise}", f"[{style}]{row.state}[/{style}]", f"{row.passed}/{row.total}", note)
-    console.print(table)
-    done = sum(row.state == "passing" for row in board)
-    console.print(f"{done} of {len(board)} exercises passing.")
-    upcoming = next((row for row in board if row.state in ("todo", "failing")), None)
-    if upcoming is not None:
-        file = f"exercises/{upcoming.track}/{upcoming.script}"
-        console.print(
-            f"Next: {upcoming.exercise} in {file}.py; check it with\n"
-            f"  uv run pytest exercises/{upcoming.track}/test_{upcoming.script}.py --exercise {upcoming.exercise}",
-            soft_wrap=True,
-        )
+        rows = [row for track in (args.tracks or paths.tracks()) for row in track_status(track, args.target)]
+    console.print(board.render(rows, submissions.target_root(args.target), full=args.all))
     return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from grader import watch
+
+    return watch.run(args.tracks or paths.tracks(), args.target)
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -168,7 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="board of every track and exercise: todo / failing / passing")
     status.add_argument("tracks", nargs="*", help="only these tracks")
     status.add_argument("--target", default="exercises", help="exercises (default), solutions, or a folder")
+    status.add_argument("--all", action="store_true", help="every exercise of every notebook, not only the current one")
     status.set_defaults(run=cmd_status)
+
+    watch = commands.add_parser("watch", help="re-run a script's visible tests each time it (or its notebook) is saved")
+    watch.add_argument("tracks", nargs="*", help="only these tracks")
+    watch.add_argument("--target", default="exercises", help="exercises (default), or a folder laid out like it")
+    watch.set_defaults(run=cmd_watch)
 
     sync = commands.add_parser("sync", help="regenerate exercises/ from solutions/")
     sync.add_argument("tracks", nargs="*", help="only these tracks")

@@ -12,8 +12,12 @@ from pathlib import Path
 from types import FrameType
 
 from grader import paths
-from grader.checks import CheckFailed
 from grader.loader import PROBLEMS
+
+
+class CheckFailed(AssertionError):
+    """A check on the student's answer failed; the message says what to fix."""
+
 
 MAX_MESSAGE = 2000  # characters of an exception's text that are kept
 

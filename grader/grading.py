@@ -315,7 +315,7 @@ def grade_all(folders: list[Path], out: Path, *, tracks: list[str] | None = None
 
     found = find_submissions(folders)
     detected = {submission.student: submission.tracks() for submission in found}
-    class_tracks = sorted({track for each in detected.values() for track in each}) or paths.tracks()
+    class_tracks = paths.in_course_order(track for each in detected.values() for track in each) or paths.tracks()
     work, grades = [], []
     for submission in found:
         wanted = tracks or detected[submission.student] or class_tracks
@@ -325,7 +325,7 @@ def grade_all(folders: list[Path], out: Path, *, tracks: list[str] | None = None
             grades.append(previous)
         else:
             work.append((submission, wanted, current))
-    graded_tracks = tuple(sorted({track for _, wanted, _ in work for track in wanted}))
+    graded_tracks = tuple(paths.in_course_order(track for _, wanted, _ in work for track in wanted))
     settings = Settings(limits or remote.Limits(), graded_tracks, unsafe)
     if work and not unsafe and not scheduler:  # on a cluster, each worker checks its own machine
         check_sandbox(settings)

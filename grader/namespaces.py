@@ -119,6 +119,9 @@ def _new_root(policy: Policy) -> None:
             os.symlink(os.readlink(f"{OLD_ROOT}/{name}"), f"/{name}")
         elif os.path.isdir(f"{OLD_ROOT}/{name}"):
             _bind(f"/{name}")
+    # The private /tmp first: a readable path under the host's /tmp (a checkout or a virtual
+    # environment there) is then bound inside it, not covered by it.
+    _tmpfs("/tmp", policy.tmp_mb)
     for path in policy.readable:
         _bind(path)
     for path in policy.hidden:
@@ -131,7 +134,6 @@ def _new_root(policy: Policy) -> None:
     _tmpfs("/dev/shm", 64)
     os.makedirs("/proc", exist_ok=True)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    _tmpfs("/tmp", policy.tmp_mb)
     _check(_libc.umount2(OLD_ROOT.encode(), MNT_DETACH), "umount the host's tree")
     os.rmdir(OLD_ROOT)
     _mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)

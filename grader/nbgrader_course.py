@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader import notebooks, paths, suites
+from grader import check_cells, notebooks, paths, suites
 
 CONFIG_FILE = "nbgrader_config.py"
 
@@ -92,11 +92,11 @@ def test_cell(track: str, stem: str, exercise: str, points: float) -> nbformat.N
     script = f"{track}/{stem}"
     source = "\n".join([
         f"# Checks for `{exercise}` ({points:g} points). Run this cell to test your answer.",
-        "from grader.notebook_checks import check",
+        "from grader.notebook_checks import run_checks",
         "",
-        f"check({script!r}, {exercise!r}, globals())",
+        f"run_checks({script!r}, {exercise!r}, globals())",
         "### BEGIN HIDDEN TESTS",
-        f"check({script!r}, {exercise!r}, globals(), hidden=True)",
+        f"run_checks({script!r}, {exercise!r}, globals(), hidden=True)",
         "### END HIDDEN TESTS",
     ])
     cell = nbformat.v4.new_code_cell(source)
@@ -108,20 +108,17 @@ def test_cell(track: str, stem: str, exercise: str, points: float) -> nbformat.N
 
 
 def source_notebook(script: Path) -> nbformat.NotebookNode:
-    """The nbgrader source notebook of a reference script: a test cell after each solution cell."""
+    """The nbgrader source notebook of a reference script: after each solution cell, the
+    student's check cell (`grader.check_cells`) and a locked autograder cell."""
     track, stem = script.parent.name, script.stem
     points = suites.points_by_exercise(suites.test_file(track, stem, "hidden"))
-    notebook = notebooks.read_notebook(script)
-    cells = []
-    for cell in notebook.cells:
-        cells.append(cell)
-        exercise = notebooks.exercise_name(cell)
-        if exercise is None:
-            continue
+
+    def autograder_cell(exercise: str) -> list[nbformat.NotebookNode]:
         if not points.get(exercise):
             raise ValueError(f"{paths.relative(script)}: exercise {exercise!r} has no hidden tests with points.")
-        cells.append(test_cell(track, stem, exercise, points[exercise]))
-    notebook.cells = cells
+        return [test_cell(track, stem, exercise, points[exercise])]
+
+    notebook = check_cells.with_check_cells(notebooks.read_notebook(script), track, stem, then=autograder_cell)
     notebook.metadata.get("jupytext", {}).pop("formats", None)  # no paired .py next to the notebook
     return notebook
 

@@ -7,16 +7,42 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+_PACKAGE = Path(__file__).resolve().parent
+REPO_ROOT = _PACKAGE.parent
+# In a checkout of the course; installed from its wheel (Colab, a hub), there are no
+# solutions or hidden tests, and the exercises (with their visible tests) ship in the package.
+IN_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file()
 SOLUTIONS = REPO_ROOT / "solutions"
-EXERCISES = REPO_ROOT / "exercises"
-HIDDEN_TESTS = Path(__file__).resolve().parent / "hidden"
+EXERCISES = REPO_ROOT / "exercises" if IN_CHECKOUT else _PACKAGE / "exercises"
+HIDDEN_TESTS = _PACKAGE / "hidden"
+# Caches (compiled programs, the status board): in the checkout, or in the user's home.
+STATE = REPO_ROOT / ".grader" if IN_CHECKOUT else Path.home() / ".cache" / "jax-genai-course"
+
+# The tracks in the order the course takes them; every list of tracks follows it.
+COURSE_ORDER = ("warmup", "diffusion", "attention", "astro", "protein", "scaling", "numerics")
+
+
+def has_solutions() -> bool:
+    """Whether the reference solutions are here (a checkout), not an installed course."""
+    return SOLUTIONS.is_dir()
 
 
 def tracks(solutions: Path | None = None) -> list[str]:
-    """Names of the tracks that have reference solutions (in `solutions/`), in alphabetical order."""
-    solutions = solutions or SOLUTIONS
-    return sorted(p.name for p in solutions.iterdir() if p.is_dir() and any(p.glob("[0-9]*.py")))
+    """Names of the tracks (with scripts in `solutions/`, else in `exercises/`), in course order."""
+    folder = solutions or (SOLUTIONS if has_solutions() else EXERCISES)
+    return in_course_order(p.name for p in folder.iterdir() if p.is_dir() and any(p.glob("[0-9]*.py")))
+
+
+def in_course_order(names: Iterable[str]) -> list[str]:
+    """Track names, each once, in course order (tracks the course does not know go last, by name)."""
+    found = set(names)
+    return [t for t in COURSE_ORDER if t in found] + sorted(found - set(COURSE_ORDER))
+
+
+def course_scripts(track: str) -> list[Path]:
+    """A track's scripts in order: the reference's in a checkout, else the exercises' (which
+    carry the same exercise cells, as stubs)."""
+    return solution_scripts(track, None if has_solutions() else EXERCISES)
 
 
 def solution_scripts(track: str, solutions: Path | None = None) -> list[Path]:

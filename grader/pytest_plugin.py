@@ -21,11 +21,15 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from grader import failures, paths, remote, submissions
-from grader.checks import CheckFailed
+from grader import failures, paths, submissions
+from grader.failures import CheckFailed
+
+if TYPE_CHECKING:
+    from grader import remote
 
 NOTEBOOK_NAMESPACE = pytest.StashKey[dict]()
 
@@ -71,7 +75,7 @@ def use_compilation_cache() -> None:
     import jax
 
     if jax.config.jax_compilation_cache_dir is None:  # else JAX_COMPILATION_CACHE_DIR chose one
-        jax.config.update("jax_compilation_cache_dir", str(paths.REPO_ROOT / ".grader" / "jax-cache"))
+        jax.config.update("jax_compilation_cache_dir", str(paths.STATE / "jax-cache"))
     # Tests compile many small programs, each quickly: keep them all, not only the slow ones.
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
@@ -210,6 +214,8 @@ class SandboxedSubmissions:
         return plugin
 
     def submission(self, root: Path) -> remote.Submission:
+        from grader import remote  # only hidden tests need it (and it is slow to import)
+
         if self._sandboxes is None:
             slot = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) + 100
             limits = remote.Limits(per_test_s=float("inf"), total_s=float("inf"))

@@ -35,7 +35,7 @@ from typing import Any
 import cloudpickle
 
 from grader import failures, namespaces, paths, percent, student_process, submissions, wire
-from grader.checks import CheckFailed
+from grader.failures import CheckFailed
 
 START_TIMEOUT_S = 60.0  # to fork, enter the sandbox and load the script
 
@@ -59,11 +59,11 @@ class Limits:
 
 
 def preloaded_modules(tracks: list[str]) -> list[str]:
-    """What the zygote imports: the libraries the tests use and the reference scripts import."""
+    """What the fork servers import: the libraries the tests use and the course scripts import."""
     modules = {"jax", "jax.numpy", "numpy", "equinox", "optax", "chex", "diffrax", "matplotlib", "course",
                "grader.checks", "grader.inputs", "grader.student_process", "grader.wire", "cloudpickle"}
     for track in tracks:
-        for script in paths.solution_scripts(track):
+        for script in paths.course_scripts(track):
             modules |= percent.imported_modules(script.read_text(encoding="utf-8"))
     return sorted(modules)
 

@@ -10,6 +10,8 @@ import csv
 import io
 from dataclasses import dataclass, field
 
+from grader import paths
+
 
 @dataclass
 class Grade:
@@ -73,7 +75,7 @@ def gradescope(grade: Grade) -> dict:
 
 
 def grades_csv(grades: list[Grade]) -> str:
-    tracks = sorted({track for grade in grades for track in grade.tracks})
+    tracks = paths.in_course_order(track for grade in grades for track in grade.tracks)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["student", *tracks, "score", "max_score"])

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import paths
+from grader import check_server, paths
 from grader.pytest_plugin import TestOutcome
 from grader.sandbox_child import CHANNEL_VARIABLE
 
@@ -79,10 +79,14 @@ def _run_child(nodeids: list[str], target: Path, limits: Limits, deadline: float
     env = {**os.environ, CHANNEL_VARIABLE: f"{write_end}:{token}", "COURSE_QUICK": "1", "MPLBACKEND": "Agg",
            "PYTHONDONTWRITEBYTECODE": "1", **extra_env}
     log = workdir / "child-output.txt"
+    command = _child_command(nodeids, target, limits.memory_mb)
     with open(log, "wb") as output:
-        child = subprocess.Popen(_child_command(nodeids, target, limits.memory_mb), cwd=workdir, env=env,
-                                 stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 pass_fds=(write_end,), start_new_session=True)  # killed as a group
+        child = check_server.spawn(command, {k: v for k, v in env.items() if k != CHANNEL_VARIABLE}, workdir,
+                                   output.fileno(), write_end, token)
+        if child is None:  # no warm server (yet): a process of its own
+            child = subprocess.Popen(command, cwd=workdir, env=env, stdout=output, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, pass_fds=(write_end,),
+                                     start_new_session=True)  # killed as a group
     _running.add(child)
     os.close(write_end)
     results: dict[str, TestOutcome] = {}

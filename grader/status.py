@@ -1,8 +1,9 @@
 """`grader status`: the student's board of every track and exercise, from the visible tests.
 
 The visible tests run in the sandbox (a student's infinite loop cannot hang the board),
-and each script's results are cached under `.grader/` until that script, its tests or
-the grader change: after an edit, only the edited script's tests run again.
+and each script's results are cached under `.grader/` (for an installed course, in the
+user's cache folder) until that script, its tests or the grader change: after an edit,
+only the edited script's tests run again.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from grader import checking, paths, submissions
 from grader.checking import ExerciseStatus
 
-CACHE = paths.REPO_ROOT / ".grader" / "status"
+CACHE = paths.STATE / "status"
 
 
 def _fingerprint(track: str, stem: str, root: Path) -> str:
@@ -29,7 +30,7 @@ def run_visible_tests(track: str, target: str = "exercises") -> list[dict]:
     root = submissions.target_root(target)
     CACHE.mkdir(parents=True, exist_ok=True)
     records, stale = [], []
-    for script in paths.solution_scripts(track):
+    for script in paths.course_scripts(track):
         cached = CACHE / f"{track}-{script.stem}-{_fingerprint(track, script.stem, root)}.json"
         if cached.exists():
             records += json.loads(cached.read_text())

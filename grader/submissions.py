@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import paths, percent
-from grader.checks import CheckFailed
+from grader.failures import CheckFailed
 from grader.loader import LoadedScript, load_script, read_source, resolve_source
 
 NAMED_TARGETS = {"exercises": paths.EXERCISES, "solutions": paths.SOLUTIONS}
@@ -138,8 +138,11 @@ def submission(path: Path, track: str, stem: str, exercise: str | None = None) -
 
 
 def reference_overrides(track: str, stem: str, exercise: str | None) -> dict[str, Any]:
-    """The reference's definitions for every exercise of the script except `exercise`."""
-    if exercise is None:
+    """The reference's definitions for every exercise of the script except `exercise`.
+
+    None where the reference is not at hand (an installed course ships no solutions).
+    """
+    if exercise is None or not paths.has_solutions():
         return {}
     known = {e.name for e in reference_exercises(track, stem)}
     if exercise not in known:

@@ -3,7 +3,8 @@
 `solutions/<track>/NN_topic.py` is the one source. Its solution regions
 (`### BEGIN SOLUTION` ... `### END SOLUTION`, inside nbgrader solution cells) become
 stubs that raise `NotImplementedError` naming the exercise; everything else, hint
-comments included, is kept. The result is written as a percent script and its paired
+comments included, is kept. A set-up cell comes first and a check cell after every
+exercise (`grader.check_cells`). The result is written as a percent script and its paired
 notebook (no outputs) in `exercises/<track>/`.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.preprocessors import ClearSolutions
 
-from grader import notebooks, paths
+from grader import check_cells, notebooks, paths
 
 
 class StubOutSolutions(ClearSolutions):
@@ -47,7 +48,7 @@ def generated_files(track: str) -> list[GeneratedFile]:
     """Every file that `grader sync` writes for a track, with its expected content."""
     files = []
     for source in paths.solution_scripts(track):
-        exercise = stub_notebook(notebooks.read_notebook(source))
+        exercise = check_cells.with_check_cells(stub_notebook(notebooks.read_notebook(source)), track, source.stem)
         target = paths.EXERCISES / track / source.name
         files.append(GeneratedFile(target, notebooks.to_percent(exercise)))
         files.append(GeneratedFile(target.with_suffix(".ipynb"), notebooks.to_ipynb(exercise)))

@@ -11,7 +11,6 @@ back to the grader (SCM_RIGHTS). Forking a process that has not started JAX's ba
 
 from __future__ import annotations
 
-import importlib
 import os
 import pickle
 import select
@@ -20,35 +19,14 @@ import socket
 import sys
 import time
 
+from grader import preload
+
 MESSAGE_SIZE = 1 << 16
 
 
-# Imported by the students' own scripts instead: at import, blackjax starts JAX's backend (its
-# threads would not survive a fork) and IPython a thread of its own.
-FORK_UNSAFE = ("blackjax", "IPython")
-
-
-def _fork_safe() -> bool:
-    from jax._src import xla_bridge
-
-    return not xla_bridge._backends and len(os.listdir("/proc/self/task")) == 1
-
-
 def _import_everything(modules: list[str]) -> None:
-    """Import what the children will need; a module that starts threads is left out (by starting over)."""
-    from course import devices
-
-    devices.request_cpu_devices()  # before JAX starts: the children get 8 simulated CPU devices
-    for position, name in enumerate(modules):
-        if name.split(".")[0] in FORK_UNSAFE:
-            continue
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: S112 -- a submission's own import of it will report the error
-            continue
-        if not _fork_safe():  # start again without it
-            kept = [*modules[:position], *modules[position + 1:]]
-            os.execv(sys.executable, [sys.executable, "-m", "grader.zygote", sys.argv[1], *kept])
+    """Import what the children will need (`grader.preload`), then point JAX at the grader's cache."""
+    preload.import_all(modules, restart=[sys.executable, "-m", "grader.zygote", sys.argv[1]])
     import jax
 
     cache = os.environ.get("GRADER_READ_ONLY_CACHE")

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from grader import paths
+from grader import check_server, paths
+
+# Every check in the suite starts its own process; tests/grader/test_check_server.py tests the warm server.
+os.environ[check_server.ENABLED_VARIABLE] = "0"
 
 
 def run_pytest(*args: str, report: Path, cwd: Path = paths.REPO_ROOT, timeout: int = 600) -> tuple[list[dict], str]:

@@ -10,6 +10,22 @@
 #     name: python3
 # ---
 
+# %%
+# Set-up: installs the course where it is missing (Colab), and makes `check("exercise")`,
+# which runs that exercise's visible checks here in the notebook.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("course") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    os.environ.get("COURSE_PIP_SOURCE", "jax-genai-course")], check=True)
+
+from grader.notebook_checks import exercise_checks
+
+check = exercise_checks("astro/01_galaxies_and_noising", globals())
+
 # %% [markdown]
 # # Astro 1: galaxy images and the forward process
 #
@@ -120,6 +136,9 @@ def forward_noise(
     raise NotImplementedError("Exercise 'forward_noise' is not done yet: replace this line with your code.")
 
 
+# %%
+check("forward_noise")
+
 # %% [markdown]
 # One galaxy dissolving into noise:
 
@@ -149,6 +168,10 @@ def noise_level(schedule: DDPMSchedule, t: Int[Array, "*batch"]) -> Float[Array,
     raise NotImplementedError("Exercise 'noise_level' is not done yet: replace this line with your code.")
 
 
+# %%
+check("noise_level")
+
+
 # %% [markdown]
 # ## Exercise 3: which step matches an observation?
 #
@@ -168,6 +191,9 @@ def matching_step(schedule: DDPMSchedule, sigma: Float[Array, "*batch"]) -> Int[
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'matching_step' is not done yet: replace this line with your code.")
 
+
+# %%
+check("matching_step")
 
 # %% [markdown]
 # The noise levels span many decades; the sky noise of our observations sits early in

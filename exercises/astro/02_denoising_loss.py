@@ -10,6 +10,22 @@
 #     name: python3
 # ---
 
+# %%
+# Set-up: installs the course where it is missing (Colab), and makes `check("exercise")`,
+# which runs that exercise's visible checks here in the notebook.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("course") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    os.environ.get("COURSE_PIP_SOURCE", "jax-genai-course")], check=True)
+
+from grader.notebook_checks import exercise_checks
+
+check = exercise_checks("astro/02_denoising_loss", globals())
+
 # %% [markdown]
 # # Astro 2: the denoising loss of a galaxy UNet
 #
@@ -80,6 +96,9 @@ def denoising_loss(
     raise NotImplementedError("Exercise 'denoising_loss' is not done yet: replace this line with your code.")
 
 
+# %%
+check("denoising_loss")
+
 # %% [markdown]
 # Two sanity checks. A network that always predicts zero scores $E[\epsilon^2] = 1$;
 # a network that predicts the whole noisy image as noise,
@@ -127,6 +146,9 @@ def conditional_denoising_loss(
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'conditional_denoising_loss' is not done yet: replace this line with your code.")
 
+
+# %%
+check("conditional_denoising_loss")
 
 # %% [markdown]
 # ## Training

@@ -10,6 +10,22 @@
 #     name: python3
 # ---
 
+# %%
+# Set-up: installs the course where it is missing (Colab), and makes `check("exercise")`,
+# which runs that exercise's visible checks here in the notebook.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("course") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    os.environ.get("COURSE_PIP_SOURCE", "jax-genai-course")], check=True)
+
+from grader.notebook_checks import exercise_checks
+
+check = exercise_checks("astro/03_sampling", globals())
+
 # %% [markdown]
 # # Astro 3: sampling galaxies from the shipped model
 #
@@ -82,6 +98,9 @@ def predict_x0(
     raise NotImplementedError("Exercise 'predict_x0' is not done yet: replace this line with your code.")
 
 
+# %%
+check("predict_x0")
+
 # %% [markdown]
 # Noise held-out galaxies to a few steps and look at what the network recovers in one
 # shot: early steps give sharp estimates, late steps a blurry average galaxy.
@@ -131,6 +150,10 @@ def ddim_step(
     raise NotImplementedError("Exercise 'ddim_step' is not done yet: replace this line with your code.")
 
 
+# %%
+check("ddim_step")
+
+
 # %% [markdown]
 # ## Exercise 3: the sampler
 #
@@ -162,6 +185,9 @@ def sample(
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'sample' is not done yet: replace this line with your code.")
 
+
+# %%
+check("sample")
 
 # %% [markdown]
 # Sample 64 galaxies with 100 stochastic steps ($\eta = 1$): about half a minute on a

@@ -10,6 +10,22 @@
 #     name: python3
 # ---
 
+# %%
+# Set-up: installs the course where it is missing (Colab), and makes `check("exercise")`,
+# which runs that exercise's visible checks here in the notebook.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("course") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    os.environ.get("COURSE_PIP_SOURCE", "jax-genai-course")], check=True)
+
+from grader.notebook_checks import exercise_checks
+
+check = exercise_checks("astro/04_reconstruction", globals())
+
 # %% [markdown]
 # # Astro 4: reconstruction with a diffusion prior
 #
@@ -124,6 +140,10 @@ def tweedie_denoise(
     raise NotImplementedError("Exercise 'tweedie_denoise' is not done yet: replace this line with your code.")
 
 
+# %%
+check("tweedie_denoise")
+
+
 # %% [markdown]
 # Denoise galaxies drowned in noise five times the sky level of our survey. The
 # peak signal-to-noise ratio, $\mathrm{PSNR} = 10 \log_{10}(\max x^2 / \mathrm{MSE})$,
@@ -223,6 +243,10 @@ def likelihood_score(
     raise NotImplementedError("Exercise 'likelihood_score' is not done yet: replace this line with your code.")
 
 
+# %%
+check("likelihood_score")
+
+
 # %% [markdown]
 # ## Exercise 3: diffusion posterior sampling
 #
@@ -264,6 +288,9 @@ def deconvolve(
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'deconvolve' is not done yet: replace this line with your code.")
 
+
+# %%
+check("deconvolve")
 
 # %% [markdown]
 # Deconvolve the observations (`ASTRO_SAMPLING_STEPS`, or `COURSE_QUICK=1`, shortens the

@@ -10,6 +10,22 @@
 #     name: python3
 # ---
 
+# %%
+# Set-up: installs the course where it is missing (Colab), and makes `check("exercise")`,
+# which runs that exercise's visible checks here in the notebook.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("course") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    os.environ.get("COURSE_PIP_SOURCE", "jax-genai-course")], check=True)
+
+from grader.notebook_checks import exercise_checks
+
+check = exercise_checks("astro/05_guidance", globals())
+
 # %% [markdown]
 # # Astro 5: bulges or disks on demand, with classifier-free guidance
 #
@@ -144,6 +160,10 @@ class ClassifierFreeGuidance(eqx.Module):
         raise NotImplementedError("Exercise 'ClassifierFreeGuidance' is not done yet: replace this line with your code.")
 
 
+# %%
+check("ClassifierFreeGuidance")
+
+
 # %% [markdown]
 # ## Exercise 2: telling bulges from disks
 #
@@ -165,6 +185,9 @@ def concentration(image: Float[Array, "1 h w"]) -> Float[Array, ""]:
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'concentration' is not done yet: replace this line with your code.")
 
+
+# %%
+check("concentration")
 
 # %% [markdown]
 # On the simulated galaxies, bulges are more concentrated than disks; a cut at

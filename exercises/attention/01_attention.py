@@ -10,6 +10,22 @@
 #     name: python3
 # ---
 
+# %%
+# Set-up: installs the course where it is missing (Colab), and makes `check("exercise")`,
+# which runs that exercise's visible checks here in the notebook.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("course") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    os.environ.get("COURSE_PIP_SOURCE", "jax-genai-course")], check=True)
+
+from grader.notebook_checks import exercise_checks
+
+check = exercise_checks("attention/01_attention", globals())
+
 # %% [markdown]
 # # Attention 1: scaled dot-product attention
 #
@@ -67,6 +83,9 @@ def attention_weights(
     raise NotImplementedError("Exercise 'attention_weights' is not done yet: replace this line with your code.")
 
 
+# %%
+check("attention_weights")
+
 # %% [markdown]
 # Four queries and keys, each the same point scaled up: every query matches its own key
 # best, and the larger the scale, the sharper the match (a lower temperature).
@@ -98,6 +117,9 @@ def dot_product_attention(
     raise NotImplementedError("Exercise 'dot_product_attention' is not done yet: replace this line with your code.")
 
 
+# %%
+check("dot_product_attention")
+
 # %% [markdown]
 # Attention has no idea of order: shuffle the keys together with their values and each
 # query gets the same answer; shuffle the queries and the answers are shuffled the same
@@ -127,6 +149,9 @@ def causal_mask(length: int) -> Bool[Array, "length length"]:
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'causal_mask' is not done yet: replace this line with your code.")
 
+
+# %%
+check("causal_mask")
 
 # %% [markdown]
 # The weights of a causal self-attention over six positions: each row spreads over the

@@ -10,6 +10,22 @@
 #     name: python3
 # ---
 
+# %%
+# Set-up: installs the course where it is missing (Colab), and makes `check("exercise")`,
+# which runs that exercise's visible checks here in the notebook.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("course") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    os.environ.get("COURSE_PIP_SOURCE", "jax-genai-course")], check=True)
+
+from grader.notebook_checks import exercise_checks
+
+check = exercise_checks("attention/02_transformer", globals())
+
 # %% [markdown]
 # # Attention 2: multi-head attention, rotary positions and a tiny transformer
 #
@@ -68,6 +84,9 @@ def rotary_embedding(
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'rotary_embedding' is not done yet: replace this line with your code.")
 
+
+# %%
+check("rotary_embedding")
 
 # %% [markdown]
 # The same query and key placed at positions (3, 1) and (10, 8): the offset is 2 both
@@ -140,6 +159,9 @@ class MultiheadAttention(eqx.Module):
         raise NotImplementedError("Exercise 'MultiheadAttention' is not done yet: replace this line with your code.")
 
 
+# %%
+check("MultiheadAttention")
+
 # %% [markdown]
 # A causal, rotary layer with 4 heads on a random sequence: the output has the input's
 # shape, and every head's weights are lower triangular.
@@ -165,6 +187,9 @@ def sequence_cross_entropy(logits: Float[Array, "seq vocab"], targets: Int[Array
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'sequence_cross_entropy' is not done yet: replace this line with your code.")
 
+
+# %%
+check("sequence_cross_entropy")
 
 # %% [markdown]
 # ## A tiny transformer that reverses sequences
@@ -221,6 +246,9 @@ def attention_maps(model: nn.Transformer, tokens: Int[Array, " seq"]) -> Float[A
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'attention_maps' is not done yet: replace this line with your code.")
 
+
+# %%
+check("attention_maps")
 
 # %% [markdown]
 # Where a head has learned the task, its map is the anti-diagonal: the query at position

@@ -10,6 +10,22 @@
 #     name: python3
 # ---
 
+# %%
+# Set-up: installs the course where it is missing (Colab), and makes `check("exercise")`,
+# which runs that exercise's visible checks here in the notebook.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("course") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    os.environ.get("COURSE_PIP_SOURCE", "jax-genai-course")], check=True)
+
+from grader.notebook_checks import exercise_checks
+
+check = exercise_checks("diffusion/01_langevin", globals())
+
 # %% [markdown]
 # # Diffusion 1: Langevin dynamics
 #
@@ -62,6 +78,9 @@ def mixture_score(mixture: data.GaussianMixture, x: Float[Array, "2"]) -> Float[
     raise NotImplementedError("Exercise 'mixture_score' is not done yet: replace this line with your code.")
 
 
+# %%
+check("mixture_score")
+
 # %% [markdown]
 # The score field points towards the modes and vanishes at them:
 
@@ -87,6 +106,10 @@ def langevin_step(
     raise NotImplementedError("Exercise 'langevin_step' is not done yet: replace this line with your code.")
 
 
+# %%
+check("langevin_step")
+
+
 # %% [markdown]
 # ## Exercise 3: a sampler with `lax.scan`
 #
@@ -108,6 +131,9 @@ def langevin_sampler(
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'langevin_sampler' is not done yet: replace this line with your code.")
 
+
+# %%
+check("langevin_sampler")
 
 # %% [markdown]
 # ## Sampling the mixture

@@ -10,6 +10,22 @@
 #     name: python3
 # ---
 
+# %%
+# Set-up: installs the course where it is missing (Colab), and makes `check("exercise")`,
+# which runs that exercise's visible checks here in the notebook.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("course") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    os.environ.get("COURSE_PIP_SOURCE", "jax-genai-course")], check=True)
+
+from grader.notebook_checks import exercise_checks
+
+check = exercise_checks("diffusion/02_score_matching", globals())
+
 # %% [markdown]
 # # Diffusion 2: score matching on the swiss roll
 #
@@ -82,6 +98,9 @@ def implicit_score_matching_loss(score_fn: ScoreFn, x: Float[Array, "n d"]) -> F
     raise NotImplementedError("Exercise 'implicit_score_matching_loss' is not done yet: replace this line with your code.")
 
 
+# %%
+check("implicit_score_matching_loss")
+
 # %% [markdown]
 # The loss needs samples only, yet it picks the true score. Take samples of a standard
 # normal, whose score is $-x$, and candidate scores $s_c(x) = -c\,x$: the expected loss
@@ -132,6 +151,10 @@ def sliced_score_matching_loss(
     # Hint: jax.vmap a function of (x_i, v_i) over the rows of x and v.
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'sliced_score_matching_loss' is not done yet: replace this line with your code.")
+
+
+# %%
+check("sliced_score_matching_loss")
 
 
 # %% [markdown]
@@ -192,6 +215,9 @@ def denoising_score_matching_loss(
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'denoising_score_matching_loss' is not done yet: replace this line with your code.")
 
+
+# %%
+check("denoising_score_matching_loss")
 
 # %% [markdown]
 # Back to the standard normal and $s_c(x) = -c\,x$. Noised with $\sigma$, the samples

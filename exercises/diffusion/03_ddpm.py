@@ -10,6 +10,22 @@
 #     name: python3
 # ---
 
+# %%
+# Set-up: installs the course where it is missing (Colab), and makes `check("exercise")`,
+# which runs that exercise's visible checks here in the notebook.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("course") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    os.environ.get("COURSE_PIP_SOURCE", "jax-genai-course")], check=True)
+
+from grader.notebook_checks import exercise_checks
+
+check = exercise_checks("diffusion/03_ddpm", globals())
+
 # %% [markdown]
 # # Diffusion 3: denoising diffusion probabilistic models (DDPM)
 #
@@ -72,6 +88,9 @@ def forward_noise(
     raise NotImplementedError("Exercise 'forward_noise' is not done yet: replace this line with your code.")
 
 
+# %%
+check("forward_noise")
+
 # %% [markdown]
 # Watch the swiss roll dissolve into a Gaussian:
 
@@ -108,6 +127,9 @@ def ddpm_loss(
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'ddpm_loss' is not done yet: replace this line with your code.")
 
+
+# %%
+check("ddpm_loss")
 
 # %% [markdown]
 # Train a small time-conditioned MLP on the swiss roll (about half a minute on a laptop;
@@ -150,6 +172,10 @@ def reverse_step(
     raise NotImplementedError("Exercise 'reverse_step' is not done yet: replace this line with your code.")
 
 
+# %%
+check("reverse_step")
+
+
 # %% [markdown]
 # ## Exercise 4: the sampling loop
 #
@@ -171,6 +197,9 @@ def ddpm_sample(
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'ddpm_sample' is not done yet: replace this line with your code.")
 
+
+# %%
+check("ddpm_sample")
 
 # %% [markdown]
 # ## Sampling

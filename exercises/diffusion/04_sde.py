@@ -10,6 +10,22 @@
 #     name: python3
 # ---
 
+# %%
+# Set-up: installs the course where it is missing (Colab), and makes `check("exercise")`,
+# which runs that exercise's visible checks here in the notebook.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("course") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    os.environ.get("COURSE_PIP_SOURCE", "jax-genai-course")], check=True)
+
+from grader.notebook_checks import exercise_checks
+
+check = exercise_checks("diffusion/04_sde", globals())
+
 # %% [markdown]
 # # Diffusion 4: continuous time — the VP-SDE and the probability-flow ODE
 #
@@ -97,6 +113,9 @@ def vp_marginal(
     raise NotImplementedError("Exercise 'vp_marginal' is not done yet: replace this line with your code.")
 
 
+# %%
+check("vp_marginal")
+
 # %% [markdown]
 # The signal fades and the noise grows; by $t = 1$ almost nothing of $x_0$ is left
 # ($m(1) \approx 0.007$). Sampling $x_t = m(t)\, x_0 + \sigma(t)\, \epsilon$ shows the
@@ -137,6 +156,10 @@ def model_score(
     raise NotImplementedError("Exercise 'model_score' is not done yet: replace this line with your code.")
 
 
+# %%
+check("model_score")
+
+
 # %% [markdown]
 # ## Exercise 3: weighted denoising score matching
 #
@@ -175,6 +198,9 @@ def weighted_dsm_loss(
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'weighted_dsm_loss' is not done yet: replace this line with your code.")
 
+
+# %%
+check("weighted_dsm_loss")
 
 # %% [markdown]
 # ## Training the score network
@@ -230,6 +256,10 @@ def reverse_sde_step(
     raise NotImplementedError("Exercise 'reverse_sde_step' is not done yet: replace this line with your code.")
 
 
+# %%
+check("reverse_sde_step")
+
+
 # %% [markdown]
 # ## Exercise 5: the Euler–Maruyama sampler
 #
@@ -260,6 +290,9 @@ def euler_maruyama_sampler(
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'euler_maruyama_sampler' is not done yet: replace this line with your code.")
 
+
+# %%
+check("euler_maruyama_sampler")
 
 # %% [markdown]
 # Sample 2,000 points with 500 steps. `eqx.filter_jit` compiles the whole sampler once
@@ -296,6 +329,9 @@ def probability_flow_drift(
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'probability_flow_drift' is not done yet: replace this line with your code.")
 
+
+# %%
+check("probability_flow_drift")
 
 # %% [markdown]
 # Sampling runs the ODE backwards in time, so points move along $-\,dx/dt$. Late in
@@ -346,6 +382,9 @@ def solve_probability_flow(
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'solve_probability_flow' is not done yet: replace this line with your code.")
 
+
+# %%
+check("solve_probability_flow")
 
 # %% [markdown]
 # The same starting noise `x1` as for the SDE sampler. The ODE is deterministic: each

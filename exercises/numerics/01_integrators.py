@@ -10,6 +10,22 @@
 #     name: python3
 # ---
 
+# %%
+# Set-up: installs the course where it is missing (Colab), and makes `check("exercise")`,
+# which runs that exercise's visible checks here in the notebook.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("course") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    os.environ.get("COURSE_PIP_SOURCE", "jax-genai-course")], check=True)
+
+from grader.notebook_checks import exercise_checks
+
+check = exercise_checks("numerics/01_integrators", globals())
+
 # %% [markdown]
 # # Numerics 1: ODE integrators with `lax.scan`
 #
@@ -56,6 +72,10 @@ def euler_step(f: VectorField, t: Float[Array, ""], y: Float[Array, "..."], dt: 
     raise NotImplementedError("Exercise 'euler_step' is not done yet: replace this line with your code.")
 
 
+# %%
+check("euler_step")
+
+
 # %% [markdown]
 # ## Exercise 2: the classical Runge–Kutta method (RK4)
 #
@@ -76,6 +96,10 @@ def rk4_step(f: VectorField, t: Float[Array, ""], y: Float[Array, "..."], dt: Fl
     # Hint: four calls of f, then a weighted mean of the slopes.
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'rk4_step' is not done yet: replace this line with your code.")
+
+
+# %%
+check("rk4_step")
 
 
 # %% [markdown]
@@ -99,6 +123,10 @@ def solve_fixed_step(
     # Hint: jax.lax.scan(body, y0, jnp.arange(num_steps)); then prepend y0 with jnp.concatenate.
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'solve_fixed_step' is not done yet: replace this line with your code.")
+
+
+# %%
+check("solve_fixed_step")
 
 
 # %% [markdown]

@@ -10,6 +10,22 @@
 #     name: python3
 # ---
 
+# %%
+# Set-up: installs the course where it is missing (Colab), and makes `check("exercise")`,
+# which runs that exercise's visible checks here in the notebook.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("course") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    os.environ.get("COURSE_PIP_SOURCE", "jax-genai-course")], check=True)
+
+from grader.notebook_checks import exercise_checks
+
+check = exercise_checks("numerics/02_newton_and_implicit", globals())
+
 # %% [markdown]
 # # Numerics 2: Newton's method and implicit differentiation
 #
@@ -74,6 +90,10 @@ def newton_solve(
     raise NotImplementedError("Exercise 'newton_solve' is not done yet: replace this line with your code.")
 
 
+# %%
+check("newton_solve")
+
+
 # %% [markdown]
 # A test problem: where the curves $x_1^2 + x_2^2 = \theta_0$ (a circle) and
 # $x_2 = \theta_1 \sin(x_1)$ meet. Newton's method and Optimistix find the same point:
@@ -124,6 +144,9 @@ def implicit_root(f: Residual, x0: Float[Array, " n"], theta: Float[Array, "..."
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'implicit_root' is not done yet: replace this line with your code.")
 
+
+# %%
+check("implicit_root")
 
 # %% [markdown]
 # The derivative of the intersection point with respect to the radius and the amplitude,

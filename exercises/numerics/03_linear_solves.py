@@ -10,6 +10,22 @@
 #     name: python3
 # ---
 
+# %%
+# Set-up: installs the course where it is missing (Colab), and makes `check("exercise")`,
+# which runs that exercise's visible checks here in the notebook.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("course") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    os.environ.get("COURSE_PIP_SOURCE", "jax-genai-course")], check=True)
+
+from grader.notebook_checks import exercise_checks
+
+check = exercise_checks("numerics/03_linear_solves", globals())
+
 # %% [markdown]
 # # Numerics 3: matrix-free linear algebra
 #
@@ -82,6 +98,9 @@ def conjugate_gradient(
     raise NotImplementedError("Exercise 'conjugate_gradient' is not done yet: replace this line with your code.")
 
 
+# %%
+check("conjugate_gradient")
+
 # %% [markdown]
 # Solve $-u'' + u = 1$ on 100 points and compare with Lineax, whose operator is the same
 # function wrapped with its input shape and the tag that CG requires.
@@ -118,6 +137,10 @@ def hvp(f: Callable[[Float[Array, " n"]], Float[Array, ""]], x: Float[Array, " n
     # Hint: jax.jvp(fun, primals, tangents) returns (fun(*primals), the directional derivative).
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'hvp' is not done yet: replace this line with your code.")
+
+
+# %%
+check("hvp")
 
 
 # %% [markdown]

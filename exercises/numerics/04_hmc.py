@@ -10,6 +10,22 @@
 #     name: python3
 # ---
 
+# %%
+# Set-up: installs the course where it is missing (Colab), and makes `check("exercise")`,
+# which runs that exercise's visible checks here in the notebook.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("course") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    os.environ.get("COURSE_PIP_SOURCE", "jax-genai-course")], check=True)
+
+from grader.notebook_checks import exercise_checks
+
+check = exercise_checks("numerics/04_hmc", globals())
+
 # %% [markdown]
 # # Numerics 4: Hamiltonian Monte Carlo
 #
@@ -84,6 +100,10 @@ def leapfrog(
     raise NotImplementedError("Exercise 'leapfrog' is not done yet: replace this line with your code.")
 
 
+# %%
+check("leapfrog")
+
+
 # %% [markdown]
 # Leapfrog is **reversible**: flip the momentum at the end, integrate again, and you are
 # back where you started (with the momentum flipped). Its energy error over a fixed
@@ -138,6 +158,10 @@ def hmc_step(
     raise NotImplementedError("Exercise 'hmc_step' is not done yet: replace this line with your code.")
 
 
+# %%
+check("hmc_step")
+
+
 # %% [markdown]
 # ## Exercise 3: the sampler
 #
@@ -161,6 +185,9 @@ def hmc_sample(
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'hmc_sample' is not done yet: replace this line with your code.")
 
+
+# %%
+check("hmc_sample")
 
 # %% [markdown]
 # ## Sampling the Gaussian, and BlackJAX's NUTS on the same target

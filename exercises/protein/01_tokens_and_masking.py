@@ -10,6 +10,22 @@
 #     name: python3
 # ---
 
+# %%
+# Set-up: installs the course where it is missing (Colab), and makes `check("exercise")`,
+# which runs that exercise's visible checks here in the notebook.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("course") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    os.environ.get("COURSE_PIP_SOURCE", "jax-genai-course")], check=True)
+
+from grader.notebook_checks import exercise_checks
+
+check = exercise_checks("protein/01_tokens_and_masking", globals())
+
 # %% [markdown]
 # # Protein 1: tokens, masking and the masked-language-model loss
 #
@@ -66,6 +82,9 @@ def tokenize(sequences: list[str]) -> Int[np.ndarray, "batch length"]:
     raise NotImplementedError("Exercise 'tokenize' is not done yet: replace this line with your code.")
 
 
+# %%
+check("tokenize")
+
 # %% [markdown]
 # The first two proteins of the course proteome, cut to 12 residues, and an odd one:
 
@@ -96,6 +115,10 @@ def mask_tokens(
     # Hint: three keys: uniform draws for "chosen?" and "which of 80/10/10?", randint for the random residues.
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'mask_tokens' is not done yet: replace this line with your code.")
+
+
+# %%
+check("mask_tokens")
 
 
 # %% [markdown]
@@ -142,6 +165,9 @@ def masked_lm_loss(
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'masked_lm_loss' is not done yet: replace this line with your code.")
 
+
+# %%
+check("masked_lm_loss")
 
 # %% [markdown]
 # ## The loss of the course's model

@@ -10,6 +10,22 @@
 #     name: python3
 # ---
 
+# %%
+# Set-up: installs the course where it is missing (Colab), and makes `check("exercise")`,
+# which runs that exercise's visible checks here in the notebook.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("course") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    os.environ.get("COURSE_PIP_SOURCE", "jax-genai-course")], check=True)
+
+from grader.notebook_checks import exercise_checks
+
+check = exercise_checks("protein/02_encoder_and_contacts", globals())
+
 # %% [markdown]
 # # Protein 2: the encoder block, attention maps and contacts
 #
@@ -75,6 +91,9 @@ def encoder_block(
     raise NotImplementedError("Exercise 'encoder_block' is not done yet: replace this line with your code.")
 
 
+# %%
+check("encoder_block")
+
 # %% [markdown]
 # A tiny random model's first block, on a 6-token sequence padded to 8: the outputs
 # agree with the library's block, and no weight goes to the padding.
@@ -102,6 +121,9 @@ def attention_maps(model: ProteinLM, tokens: Int[Array, " seq"]) -> Float[Array,
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'attention_maps' is not done yet: replace this line with your code.")
 
+
+# %%
+check("attention_maps")
 
 # %% [markdown]
 # The course's model on the start of a protein it never saw in training. Many heads look
@@ -141,6 +163,9 @@ def contact_map(maps: Float[Array, "layers heads n n"]) -> Float[Array, "n n"]:
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'contact_map' is not done yet: replace this line with your code.")
 
+
+# %%
+check("contact_map")
 
 # %% [markdown]
 # The contact map of GB1, the small domain of protein G whose mutants the design notebook

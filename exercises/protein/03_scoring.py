@@ -10,6 +10,22 @@
 #     name: python3
 # ---
 
+# %%
+# Set-up: installs the course where it is missing (Colab), and makes `check("exercise")`,
+# which runs that exercise's visible checks here in the notebook.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("course") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    os.environ.get("COURSE_PIP_SOURCE", "jax-genai-course")], check=True)
+
+from grader.notebook_checks import exercise_checks
+
+check = exercise_checks("protein/03_scoring", globals())
+
 # %% [markdown]
 # # Protein 3: scoring sequences and mutations with a language model
 #
@@ -60,6 +76,9 @@ def pseudo_log_likelihood(model: ProteinLM, tokens: Int[Array, " seq"]) -> Float
     raise NotImplementedError("Exercise 'pseudo_log_likelihood' is not done yet: replace this line with your code.")
 
 
+# %%
+check("pseudo_log_likelihood")
+
 # %% [markdown]
 # ### Natural or shuffled?
 #
@@ -108,6 +127,9 @@ def mutation_scores(model: ProteinLM, tokens: Int[Array, " seq"]) -> Float[Array
     raise NotImplementedError("Exercise 'mutation_scores' is not done yet: replace this line with your code.")
 
 
+# %%
+check("mutation_scores")
+
 # %% [markdown]
 # ### Zero-shot stability of GB1 mutants
 #
@@ -147,6 +169,9 @@ def sequence_embedding(model: ProteinLM, tokens: Int[Array, " seq"]) -> Float[Ar
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'sequence_embedding' is not done yet: replace this line with your code.")
 
+
+# %%
+check("sequence_embedding")
 
 # %% [markdown]
 # Embeddings of the GB1 mutants, projected on their two main axes (principal components)

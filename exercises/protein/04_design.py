@@ -10,6 +10,22 @@
 #     name: python3
 # ---
 
+# %%
+# Set-up: installs the course where it is missing (Colab), and makes `check("exercise")`,
+# which runs that exercise's visible checks here in the notebook.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("course") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    os.environ.get("COURSE_PIP_SOURCE", "jax-genai-course")], check=True)
+
+from grader.notebook_checks import exercise_checks
+
+check = exercise_checks("protein/04_design", globals())
+
 # %% [markdown]
 # # Protein 4: designing a more stable GB1
 #
@@ -106,6 +122,9 @@ def fit_ridge(
     raise NotImplementedError("Exercise 'fit_ridge' is not done yet: replace this line with your code.")
 
 
+# %%
+check("fit_ridge")
+
 # %% [markdown]
 # Held-out Spearman correlation for each kind of features, over a few penalties. Single
 # mutants are a hard case for one-hot features: the test mutant's amino acid at its
@@ -151,6 +170,9 @@ def metropolis_step(
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'metropolis_step' is not done yet: replace this line with your code.")
 
+
+# %%
+check("metropolis_step")
 
 # %% [markdown]
 # ## The search

@@ -10,6 +10,22 @@
 #     name: python3
 # ---
 
+# %%
+# Set-up: installs the course where it is missing (Colab), and makes `check("exercise")`,
+# which runs that exercise's visible checks here in the notebook.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("course") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    os.environ.get("COURSE_PIP_SOURCE", "jax-genai-course")], check=True)
+
+from grader.notebook_checks import exercise_checks
+
+check = exercise_checks("scaling/01_sharding", globals())
+
 # %% [markdown]
 # # Scaling 1: meshes, shardings and `shard_map`
 #
@@ -74,6 +90,9 @@ def shard_batch(batch: PyTree[Float[Array, "batch ..."]], mesh: jax.sharding.Mes
     raise NotImplementedError("Exercise 'shard_batch' is not done yet: replace this line with your code.")
 
 
+# %%
+check("shard_batch")
+
 # %% [markdown]
 # Where each row went: 16 rows over 8 devices, two rows each.
 
@@ -123,6 +142,9 @@ def sharded_matmul(x: Float[Array, "n k"], w: Float[Array, "k m"], mesh: jax.sha
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'sharded_matmul' is not done yet: replace this line with your code.")
 
+
+# %%
+check("sharded_matmul")
 
 # %% [markdown]
 # Equal to the product on one device, up to the order of the sums:

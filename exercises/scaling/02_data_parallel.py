@@ -10,6 +10,22 @@
 #     name: python3
 # ---
 
+# %%
+# Set-up: installs the course where it is missing (Colab), and makes `check("exercise")`,
+# which runs that exercise's visible checks here in the notebook.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("course") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    os.environ.get("COURSE_PIP_SOURCE", "jax-genai-course")], check=True)
+
+from grader.notebook_checks import exercise_checks
+
+check = exercise_checks("scaling/02_data_parallel", globals())
+
 # %% [markdown]
 # # Scaling 2: data-parallel training
 #
@@ -103,6 +119,9 @@ def data_parallel_step(
     raise NotImplementedError("Exercise 'data_parallel_step' is not done yet: replace this line with your code.")
 
 
+# %%
+check("data_parallel_step")
+
 # %% [markdown]
 # One step on 8 devices and one step on a single device agree to rounding:
 
@@ -159,6 +178,9 @@ def shard_map_value_and_grad(
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'shard_map_value_and_grad' is not done yet: replace this line with your code.")
 
+
+# %%
+check("shard_map_value_and_grad")
 
 # %% [markdown]
 # The same loss and gradients as on one device, and the program shows the collectives:

@@ -10,6 +10,22 @@
 #     name: python3
 # ---
 
+# %%
+# Set-up: installs the course where it is missing (Colab), and makes `check("exercise")`,
+# which runs that exercise's visible checks here in the notebook.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("course") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    os.environ.get("COURSE_PIP_SOURCE", "jax-genai-course")], check=True)
+
+from grader.notebook_checks import exercise_checks
+
+check = exercise_checks("warmup/01_arrays_and_jit", globals())
+
 # %% [markdown]
 # # Warm-up 1: arrays, numerical care and `jit`
 #
@@ -49,6 +65,9 @@ def pairwise_sq_distances(x: Float[Array, "n d"], y: Float[Array, "m d"]) -> Flo
     raise NotImplementedError("Exercise 'pairwise_sq_distances' is not done yet: replace this line with your code.")
 
 
+# %%
+check("pairwise_sq_distances")
+
 # %% [markdown]
 # Three points against the first two of them: the zeros mark a point paired with itself.
 
@@ -77,6 +96,9 @@ def stable_logsumexp(x: Float[Array, " n"]) -> Float[Array, ""]:
     raise NotImplementedError("Exercise 'stable_logsumexp' is not done yet: replace this line with your code.")
 
 
+# %%
+check("stable_logsumexp")
+
 # %% [markdown]
 # The naive formula overflows where the stable one does not:
 
@@ -104,6 +126,9 @@ def stable_softmax(x: Float[Array, " n"]) -> Float[Array, " n"]:
 
 
 # %%
+check("stable_softmax")
+
+# %%
 print(stable_softmax(big), stable_softmax(big).sum())
 
 # %% [markdown]
@@ -125,6 +150,9 @@ def set_diagonal(matrix: Float[Array, "n n"], values: Float[Array, " n"]) -> Flo
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'set_diagonal' is not done yet: replace this line with your code.")
 
+
+# %%
+check("set_diagonal")
 
 # %%
 print(set_diagonal(jnp.zeros((3, 3)), jnp.array([1.0, 2.0, 3.0])))
@@ -159,6 +187,9 @@ def normalize(x: Float[Array, " d"]) -> Float[Array, " d"]:
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'normalize' is not done yet: replace this line with your code.")
 
+
+# %%
+check("normalize")
 
 # %% [markdown]
 # Jitted, it prints at both calls:

@@ -10,6 +10,22 @@
 #     name: python3
 # ---
 
+# %%
+# Set-up: installs the course where it is missing (Colab), and makes `check("exercise")`,
+# which runs that exercise's visible checks here in the notebook.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("course") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    os.environ.get("COURSE_PIP_SOURCE", "jax-genai-course")], check=True)
+
+from grader.notebook_checks import exercise_checks
+
+check = exercise_checks("warmup/02_transformations", globals())
+
 # %% [markdown]
 # # Warm-up 2: loops, batches and pytrees
 #
@@ -53,6 +69,9 @@ def ema(xs: Float[Array, "steps ..."], decay: float) -> Float[Array, "steps ..."
     raise NotImplementedError("Exercise 'ema' is not done yet: replace this line with your code.")
 
 
+# %%
+check("ema")
+
 # %% [markdown]
 # A noisy sine and its averages. The average lags behind the signal, more so with a
 # decay closer to one, and starts low because $m_{-1} = 0$:
@@ -92,6 +111,10 @@ def per_example_grads(loss, params: PyTree, xs: Float[Array, "B ..."], ys: Float
     raise NotImplementedError("Exercise 'per_example_grads' is not done yet: replace this line with your code.")
 
 
+# %%
+check("per_example_grads")
+
+
 # %% [markdown]
 # For a linear model with a squared error, the mean of the per-example gradients is the
 # gradient of the mean loss:
@@ -129,6 +152,9 @@ def clip_by_global_norm(tree: PyTree, max_norm: float) -> PyTree:
     # YOUR CODE HERE
     raise NotImplementedError("Exercise 'clip_by_global_norm' is not done yet: replace this line with your code.")
 
+
+# %%
+check("clip_by_global_norm")
 
 # %% [markdown]
 # A tree of norm 13 clipped to norm 1, and left alone with a bound of 20:

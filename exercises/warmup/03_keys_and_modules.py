@@ -10,6 +10,22 @@
 #     name: python3
 # ---
 
+# %%
+# Set-up: installs the course where it is missing (Colab), and makes `check("exercise")`,
+# which runs that exercise's visible checks here in the notebook.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("course") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    os.environ.get("COURSE_PIP_SOURCE", "jax-genai-course")], check=True)
+
+from grader.notebook_checks import exercise_checks
+
+check = exercise_checks("warmup/03_keys_and_modules", globals())
+
 # %% [markdown]
 # # Warm-up 3: PRNG keys and models as pytrees
 #
@@ -63,6 +79,9 @@ def noisy_trajectory(
     raise NotImplementedError("Exercise 'noisy_trajectory' is not done yet: replace this line with your code.")
 
 
+# %%
+check("noisy_trajectory")
+
 # %% [markdown]
 # JAX can catch the first draft's mistake: with `jax.debug_key_reuse(True)` (and keys
 # made by `jax.random.key`), using a key twice raises an error.
@@ -115,6 +134,9 @@ class Affine:
         # YOUR CODE HERE
         raise NotImplementedError("Exercise 'Affine' is not done yet: replace this line with your code.")
 
+
+# %%
+check("Affine")
 
 # %% [markdown]
 # Now `jax.tree.leaves` sees the arrays, `jax.grad` differentiates with respect to them,

@@ -19,7 +19,7 @@ import nbformat
 import pytest
 from traitlets.config.loader import PyFileConfigLoader
 
-from grader import nbgrader_course, notebooks, paths, suites
+from grader import check_cells, nbgrader_course, notebooks, paths, suites
 
 pytestmark = pytest.mark.xdist_group("nbgrader")  # one course and one class per test session
 
@@ -61,11 +61,13 @@ def test_source_notebooks_have_a_test_cell_per_exercise(course):
     for script in paths.solution_scripts(TRACK):
         notebook = nbformat.read(course / "source" / TRACK / f"{script.stem}.ipynb", 4)
         points = suites.points_by_exercise(suites.test_file(TRACK, script.stem, "hidden"))
-        for cell, following in zip(notebook.cells, notebook.cells[1:], strict=False):
+        assert notebook.cells[0].source == check_cells.setup_cell(TRACK, script.stem).source
+        for cell, check, following in zip(notebook.cells, notebook.cells[1:], notebook.cells[2:], strict=False):
             exercise = notebooks.exercise_name(cell)
             if exercise is None:
                 continue
             assert "### BEGIN SOLUTION" in cell.source
+            assert check.source == f'check("{exercise}")'  # the student's own check, kept in the release
             meta = following.metadata["nbgrader"]
             assert (meta["grade_id"], meta["grade"], meta["locked"]) == (f"test_{exercise}", True, True)
             assert meta["points"] == points.pop(exercise) > 0
@@ -83,7 +85,8 @@ def test_release_holds_only_stubbed_notebooks_without_hidden_tests(course):
         for marker in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS", "hidden=True"):
             assert marker not in text
         released = nbformat.read(release / f"{script.stem}.ipynb", 4)
-        without_tests = [s for s in code_cells(released) if "grader.notebook_checks" not in s]
+        without_tests = [c.source for c in released.cells
+                         if c.cell_type == "code" and not c.metadata.get("nbgrader", {}).get("grade")]
         assert without_tests == code_cells(jupytext.read(paths.EXERCISES / TRACK / script.name))
 
 

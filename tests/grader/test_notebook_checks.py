@@ -19,7 +19,7 @@ def namespace_of(root, track="diffusion", stem="03_ddpm") -> dict:
 
 
 def test_visible_checks_pass_quietly_on_the_reference(capfd):
-    assert notebook_checks.check(SCRIPT, "forward_noise", namespace_of(paths.SOLUTIONS)) is None
+    assert notebook_checks.run_checks(SCRIPT, "forward_noise", namespace_of(paths.SOLUTIONS)) is None
     out, err = capfd.readouterr()
     assert "forward_noise: all 2 visible checks pass." in out
     assert err == ""
@@ -27,13 +27,14 @@ def test_visible_checks_pass_quietly_on_the_reference(capfd):
 
 def test_visible_checks_raise_with_the_short_message_on_a_stub():
     with pytest.raises(notebook_checks.ExerciseNotPassing, match="Exercise 'forward_noise' is not done yet"):
-        notebook_checks.check(SCRIPT, "forward_noise", namespace_of(paths.EXERCISES))
+        notebook_checks.run_checks(SCRIPT, "forward_noise", namespace_of(paths.EXERCISES))
 
 
 def test_hidden_checks_return_the_points_earned(capfd):
     points = suites.points_by_exercise(suites.test_file("diffusion", "03_ddpm", "hidden"))
-    assert notebook_checks.check(SCRIPT, "ddpm_loss", namespace_of(paths.SOLUTIONS), hidden=True) == points["ddpm_loss"]
-    assert notebook_checks.check(SCRIPT, "ddpm_loss", namespace_of(paths.EXERCISES), hidden=True) == 0.0
+    earned = notebook_checks.run_checks(SCRIPT, "ddpm_loss", namespace_of(paths.SOLUTIONS), hidden=True)
+    assert earned == points["ddpm_loss"]
+    assert notebook_checks.run_checks(SCRIPT, "ddpm_loss", namespace_of(paths.EXERCISES), hidden=True) == 0.0
     assert capfd.readouterr().err == ""
 
 
@@ -47,7 +48,7 @@ def test_a_warning_in_student_code_reaches_neither_stderr_nor_the_score(capfd):
 
     namespace["forward_noise"] = forward_noise
     points = suites.points_by_exercise(suites.test_file("diffusion", "03_ddpm", "hidden"))
-    assert notebook_checks.check(SCRIPT, "forward_noise", namespace, hidden=True) == points["forward_noise"]
+    assert notebook_checks.run_checks(SCRIPT, "forward_noise", namespace, hidden=True) == points["forward_noise"]
     assert capfd.readouterr().err == ""
 
 
@@ -57,7 +58,7 @@ def test_other_exercises_come_from_the_reference_while_the_checks_run():
     stub = namespace_of(paths.EXERCISES)["reverse_step"]
     namespace["reverse_step"] = stub
     points = suites.points_by_exercise(suites.test_file("diffusion", "03_ddpm", "hidden"))
-    assert notebook_checks.check(SCRIPT, "ddpm_sample", namespace, hidden=True) == points["ddpm_sample"]
+    assert notebook_checks.run_checks(SCRIPT, "ddpm_sample", namespace, hidden=True) == points["ddpm_sample"]
     assert namespace["reverse_step"] is stub  # the notebook gets its own code back
 
 

@@ -87,3 +87,32 @@ def test_grader_sandbox_says_whether_this_machine_can_grade_for_credit():
                           timeout=120, cwd=paths.REPO_ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "can sandbox student code" in done.stdout
+
+
+def test_a_checkout_under_tmp_stays_readable_in_the_sandbox_and_its_hidden_folder_hidden(tmp_path):
+    """The private /tmp must not cover the grader's own files when they live under /tmp."""
+    from grader import namespaces
+
+    checkout = tmp_path / "checkout"  # pytest's tmp_path is under /tmp
+    (checkout / "grader" / "hidden").mkdir(parents=True)
+    (checkout / "grader" / "hidden" / "test_answers.py").write_text("ANSWER = 42\n")
+    (checkout / "course").mkdir()
+    (checkout / "course" / "__init__.py").write_text("")
+    policy = namespaces.default_policy(checkout, memory_mb=1024, uid=None)
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(read_end)
+        try:
+            namespaces.enter(policy)
+            seen = [(checkout / "course" / "__init__.py").exists(), os.listdir(checkout / "grader" / "hidden"),
+                    Path("/tmp/scratch.txt").write_text("mine") == 4]
+            os.write(write_end, repr(seen).encode())
+        except BaseException as error:
+            os.write(write_end, repr(error).encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as channel:
+        answer = channel.read()
+    os.waitpid(child, 0)
+    assert answer == "[True, [], True]"

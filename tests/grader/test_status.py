@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import os
+import time
 
-from grader import cli, paths, status
+import pytest
+from rich.console import Console
+
+from grader import board, cli, paths, status
+from grader.checking import ExerciseStatus
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +23,7 @@ def test_untouched_exercises_are_todo(capsys):
     board = status.track_status("diffusion")  # answered from the cache
     assert board and all(row.state == "todo" for row in board)
     out = capsys.readouterr().out
-    assert "todo" in out and "Next: mixture_score in exercises/diffusion/01_langevin.py" in out
+    assert "todo" in out and "Next: mixture_score in exercises/diffusion/01_langevin;" in out
 
 
 @pytest.mark.slow
@@ -44,3 +49,34 @@ def test_check_says_what_is_not_done_yet(capsys):
     assert cli.main(["check", "diffusion/forward_noise"]) == 1
     assert "not done yet: fill in `forward_noise` in exercises/diffusion/03_ddpm.py" in capsys.readouterr().out
     assert cli.main(["check", "diffusion/no_such_exercise"]) == 2
+
+
+def drawn(rows: list[ExerciseStatus], root) -> list[str]:
+    console = Console(record=True, width=120)
+    console.print(board.render(rows, root))
+    return console.export_text().splitlines()
+
+
+BOARD = [ExerciseStatus("warmup", "01_arrays", "a", "passing", 2, 2, ""),
+         ExerciseStatus("diffusion", "01_langevin", "b", "passing", 3, 3, ""),
+         ExerciseStatus("diffusion", "01_langevin", "c", "todo", 0, 2, "fill in `c`"),
+         ExerciseStatus("astro", "01_galaxies", "d", "failing", 1, 2, "d(x): yours 1, expected 2")]
+
+
+def test_the_board_is_one_line_per_notebook_with_the_next_one_in_detail(tmp_path):
+    lines = drawn(BOARD, tmp_path)
+    notebooks = [line.split()[1] for line in lines if line.startswith("│ ") and "/" in line.split()[1]]
+    assert notebooks == ["warmup/01_arrays", "diffusion/01_langevin", "astro/01_galaxies"]  # the board's order
+    assert any("│   c " in line and "todo (0/2 checks)" in line for line in lines)
+    assert not any("│   d " in line for line in lines)  # another notebook's exercises stay folded
+    assert any(line.startswith("Next: c in exercises/diffusion/01_langevin;") for line in lines)
+
+
+def test_the_board_details_the_notebook_saved_last(tmp_path):
+    for track, script in (("diffusion", "01_langevin"), ("astro", "01_galaxies")):
+        (tmp_path / track).mkdir()
+        (tmp_path / track / f"{script}.py").write_text("")
+    os.utime(tmp_path / "diffusion" / "01_langevin.py", (time.time() - 600,) * 2)
+    lines = drawn(BOARD, tmp_path)
+    assert any("│   d " in line and "yours 1, expected 2" in line for line in lines)
+    assert not any("│   c " in line for line in lines)

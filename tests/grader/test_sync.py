@@ -69,8 +69,10 @@ def test_notebook_is_paired_without_outputs(course_dirs):
     assert notebook["metadata"]["jupytext"]["formats"] == "ipynb,py:percent"
     code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
     assert all(c["outputs"] == [] and c["execution_count"] is None for c in code)
-    assert [c["id"] for c in notebook["cells"]] == ["cell-0", "double", "cell-2"]
-    assert code[0]["metadata"]["nbgrader"]["grade_id"] == "double"
+    # The set-up cell, the exercise (id: its grade_id), its check cell, the demo.
+    assert [c["id"] for c in notebook["cells"]] == ["cell-0", "cell-1", "double", "cell-3", "cell-4"]
+    assert code[1]["metadata"]["nbgrader"]["grade_id"] == "double"
+    assert "".join(code[2]["source"]) == 'check("double")'
 
 
 def test_check_names_stale_and_orphaned_files(course_dirs, capsys):

@@ -62,3 +62,10 @@ def test_hidden_tests_carry_points_and_exercises(track):
                 assert {"pytest.mark.exercise", "pytest.mark.points"} <= markers, (
                     f"{test_file.name}::{node.name} needs @pytest.mark.exercise and @pytest.mark.points"
                 )
+
+
+def test_tracks_come_in_course_order_everywhere():
+    assert TRACKS == list(paths.COURSE_ORDER)
+    readme = (paths.REPO_ROOT / "README.md").read_text().split("| track | what you build |", 1)[1]
+    rows = [line.split("`")[1] for line in readme.splitlines()[2:] if line.startswith("| `")]
+    assert rows[:len(TRACKS)] == TRACKS, "the README's table of tracks is not in course order"
