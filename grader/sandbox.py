@@ -118,7 +118,8 @@ def _run_child(nodeids: list[str], target: Path, limits: Limits, deadline: float
                     results[current] = TestOutcome.from_record(message)
                     current, started = None, time.monotonic()
     if child.poll() is None:
-        os.killpg(child.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # a server's child may be gone before its exit is told
+            os.killpg(child.pid, signal.SIGKILL)
     child.wait()
     _running.discard(child)
     tail = log.read_text(errors="replace")[-2000:]
