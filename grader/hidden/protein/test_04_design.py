@@ -37,11 +37,12 @@ def test_metropolis_step_statistics(submission, rng, getkey):
     length = int(rng.integers(3, 10))
     sequence = jnp.asarray(rng.integers(0, 20, size=length).astype(np.int32))
     gain = float(rng.choice([0.5, 1.5]))
+    base = float(rng.choice([-2.0, 3.0]))  # the current score: only differences of scores may matter
     # Changing position 0 gains `gain`; anything else loses it.
-    score_fn = lambda s: jnp.where(s[0] != sequence[0], gain, jnp.where(jnp.any(s != sequence), -gain, 0.0))
+    score_fn = lambda s: base + jnp.where(s[0] != sequence[0], gain, jnp.where(jnp.any(s != sequence), -gain, 0.0))
     temperature = float(rng.choice([0.7, 1.3]))
     keys = jax.random.split(getkey(), 6000)
-    steps = lambda: jax.jit(jax.vmap(lambda key: submission.metropolis_step(key, sequence, jnp.float32(0.0), score_fn,
+    steps = lambda: jax.jit(jax.vmap(lambda key: submission.metropolis_step(key, sequence, jnp.float32(base), score_fn,
                                                                             jnp.float32(temperature))))(keys)
     new, scores = submission.evaluate(steps)
     new, scores = np.asarray(new), np.asarray(scores)
@@ -56,11 +57,26 @@ def test_metropolis_step_statistics(submission, rng, getkey):
     if abs(at_zero.mean() - 1 / length) > 0.03:
         checks.fail(f"position 0 was mutated in {at_zero.mean():.1%} of the steps; a uniform position is 1/{length}, "
                     "and that move is always accepted.")
-    if not np.allclose(scores, np.where(at_zero, gain, np.where(changed == 1, -gain, 0.0))):
+    if not np.allclose(scores, base + np.where(at_zero, gain, np.where(changed == 1, -gain, 0.0))):
         checks.fail("metropolis_step returned scores that are not score_fn of the returned sequences.")
     residues = new[at_zero, 0]
     if len(np.unique(residues)) != 19 or (residues == np.asarray(sequence)[0]).any():
         checks.fail("the proposals at a position do not cover the 19 other amino acids.")
+
+
+@pytest.mark.exercise("metropolis_step")
+@pytest.mark.points(1)
+def test_every_metropolis_proposal_changes_one_residue(submission, rng, getkey):
+    sequence = jnp.asarray(rng.integers(0, 20, size=int(rng.integers(3, 10))).astype(np.int32))
+    score_fn = lambda s: jnp.where(jnp.any(s != sequence), 100.0, 0.0)  # every change is accepted
+    keys = jax.random.split(getkey(), 2000)
+    steps = lambda: jax.jit(jax.vmap(lambda key: submission.metropolis_step(key, sequence, jnp.float32(0.0), score_fn,
+                                                                            jnp.float32(1.0))))(keys)
+    new, _ = submission.evaluate(steps)
+    changed = (np.asarray(new) != np.asarray(sequence)).sum(axis=1)
+    if not (changed == 1).all():
+        checks.fail(f"{(changed != 1).mean():.1%} of the proposals did not change exactly one residue; a proposal "
+                    "puts one of the 19 other amino acids at one position.")
 
 
 @pytest.mark.exercise("metropolis_step")
