@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from grader import paths
+from grader import paths, preload
 
 IDLE_S = 900.0
 ENABLED_VARIABLE = "GRADER_CHECK_SERVER"
@@ -173,10 +173,7 @@ def _run_child(request: dict, output: int, channel: int) -> None:
 
 def serve(listener: socket.socket) -> None:
     """Fork a child per connection; tell the client its pid, then its exit status. Leave when idle."""
-    wake_read, wake_write = os.pipe()
-    os.set_blocking(wake_write, False)
-    signal.set_wakeup_fd(wake_write)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
+    wake_read = preload.wake_on_child_exit()
     clients: dict[int, socket.socket] = {}  # child pid -> the connection that asked for it
     last_request = time.monotonic()
     while True:
@@ -217,23 +214,15 @@ def serve(listener: socket.socket) -> None:
 
 
 def _reap(clients: dict[int, socket.socket]) -> None:
-    while True:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+    for pid, exit_status in preload.ended_children():
         connection = clients.pop(pid, None)
         if connection is not None:
             with contextlib.suppress(OSError):
-                connection.sendall(json.dumps({"exit": os.waitstatus_to_exitcode(status)}).encode())
+                connection.sendall(json.dumps({"exit": exit_status}).encode())
             connection.close()
 
 
 def main(address: Path) -> None:
-    from grader import preload
-
     modules = sys.argv[2:] or preloaded_modules()  # given when it started over without one
     preload.import_all(modules, restart=[sys.executable, "-m", "grader.check_server", str(address)])
     os.umask(0o077)

@@ -72,23 +72,13 @@ def _wait(pid: int, timeout: float, statuses: dict[int, int]) -> int | None:
 
 def serve(control: socket.socket) -> None:
     statuses: dict[int, int] = {}
-    wake_read, wake_write = os.pipe()
-    os.set_blocking(wake_write, False)
-    signal.set_wakeup_fd(wake_write)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
+    wake_read = preload.wake_on_child_exit()
     control.send(b"ready")
     while True:
         ready, _, _ = select.select([control, wake_read], [], [])
         if wake_read in ready:
             os.read(wake_read, 4096)
-        while True:  # reap every child that ended
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-            statuses[pid] = os.waitstatus_to_exitcode(status)
+        statuses.update(preload.ended_children())
         if control not in ready:
             continue
         message = control.recv(MESSAGE_SIZE)
