@@ -56,6 +56,9 @@ def mutation_sites(tree: ast.AST, first_line: int = 0) -> Iterator[tuple[str, Ca
     """
     untouchable = {id(inner) for node in ast.walk(tree)
                    for part in _signature_parts(node) for inner in ast.walk(part)}
+    # axis=-1 on a 2-D array is axis=1: its minus is left alone, the axis itself is moved to 0.
+    untouchable |= {id(inner) for node in ast.walk(tree) if _is_axis_keyword(node)
+                    for inner in ast.walk(node.value)}
     for index, node in enumerate(ast.walk(tree)):
         if id(node) in untouchable:
             continue
@@ -73,14 +76,24 @@ def mutation_sites(tree: ast.AST, first_line: int = 0) -> Iterator[tuple[str, Ca
         elif isinstance(node, ast.Attribute) and node.attr in NAME_SWAPS:
             new = NAME_SWAPS[node.attr]
             yield f"line {line}: .{node.attr} -> .{new}", lambda n, new=new: setattr(n, "attr", new), index
-        elif isinstance(node, ast.keyword) and node.arg == "axis" and isinstance(node.value, ast.Constant):
-            new = 0 if node.value.value != 0 else -1
-            yield (f"line {line}: axis={node.value.value} -> axis={new}",
+        elif _is_axis_keyword(node):
+            axis = ast.literal_eval(node.value)
+            new = 0 if axis != 0 else -1
+            yield (f"line {line}: axis={axis} -> axis={new}",
                    lambda n, new=new: setattr(n, "value", ast.Constant(new)), index)
         elif (isinstance(node, ast.Constant) and type(node.value) in (int, float)
               and not isinstance(node.value, bool)):
             new = node.value + 1 if isinstance(node.value, int) else node.value * 2 or 1.0
             yield f"line {line}: {node.value!r} -> {new!r}", lambda n, new=new: setattr(n, "value", new), index
+
+
+def _is_axis_keyword(node: ast.AST) -> bool:
+    """An `axis=` keyword with a literal integer (`axis=1`, `axis=-1`)."""
+    if not (isinstance(node, ast.keyword) and node.arg == "axis"):
+        return False
+    value = node.value.operand if isinstance(node.value, ast.UnaryOp) and isinstance(node.value.op, ast.USub) \
+        else node.value
+    return isinstance(value, ast.Constant) and type(value.value) is int
 
 
 def _signature_parts(node: ast.AST) -> list[ast.AST]:

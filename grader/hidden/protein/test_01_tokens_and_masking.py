@@ -65,6 +65,26 @@ def test_mask_tokens_statistics_at_another_rate(submission, rng, getkey):
 
 @pytest.mark.exercise("mask_tokens")
 @pytest.mark.points(1)
+def test_mask_tokens_draws_random_residues_uniformly(submission, rng, getkey):
+    tokens = random_tokens(rng, 400, 200)
+    keys = jax.random.split(getkey(), len(tokens))
+    corrupted = np.asarray(submission.evaluate(lambda: checks.jitted(
+        jax.vmap(submission.mask_tokens, in_axes=(0, 0, None)), tokens, keys, 1.0,
+        call="jit(vmap(mask_tokens)) with rate=1.0"))[0])
+    # The originals are uniform, so residues that differ from them are uniform over the 20 too.
+    swapped = corrupted[(corrupted != MASK) & (corrupted != tokens)]
+    counts = np.array([(swapped == token).sum() for token in AMINO_ACID_TOKENS])
+    expected = len(swapped) / len(AMINO_ACID_TOKENS)
+    chi_square = ((counts - expected) ** 2 / expected).sum()
+    if len(swapped) < 1000 or chi_square > 60:  # 19 degrees of freedom: 60 has p below 1e-6
+        rarest, commonest = np.argmin(counts), np.argmax(counts)
+        checks.fail(f"the random replacements are not uniform over the 20 standard amino acids: of {len(swapped)}, "
+                    f"{counts[commonest]} are token {AMINO_ACID_TOKENS[commonest]} and {counts[rarest]} token "
+                    f"{AMINO_ACID_TOKENS[rarest]} (about {expected:.0f} each expected).")
+
+
+@pytest.mark.exercise("mask_tokens")
+@pytest.mark.points(1)
 def test_mask_tokens_uses_its_key_once(submission, rng, getkey):
     tokens, key = random_tokens(rng, 1, 60)[0], getkey()
     submission.evaluate(lambda: checks.assert_no_key_reuse(submission.mask_tokens, tokens, key,
