@@ -103,6 +103,12 @@ def test_masked_lm_loss_matches_reference(submission, reference, rng):
                                                     call="jit(masked_lm_loss)"))
     checks.assert_close(got, jax.jit(reference.masked_lm_loss)(logits, targets, chosen),
                         call=f"masked_lm_loss(logits ({length}, 33), targets, chosen)", rtol=1e-5, atol=1e-6)
+    only_first = np.arange(length) == 0  # one chosen position: the mean is its own loss
+    got = submission.evaluate(lambda: checks.jitted(submission.masked_lm_loss, logits, targets, only_first,
+                                                    call="jit(masked_lm_loss)"))
+    checks.assert_close(got, jax.jit(reference.masked_lm_loss)(logits, targets, only_first),
+                        call=f"masked_lm_loss(logits ({length}, 33), targets, one chosen position)",
+                        rtol=1e-5, atol=1e-6)
 
     def grad(namespace):
         return jax.jit(jax.grad(namespace.masked_lm_loss))(logits, targets, chosen)

@@ -77,6 +77,9 @@ def test_every_metropolis_proposal_changes_one_residue(submission, rng, getkey):
     if not (changed == 1).all():
         checks.fail(f"{(changed != 1).mean():.1%} of the proposals did not change exactly one residue; a proposal "
                     "puts one of the 19 other amino acids at one position.")
+    if not ((np.asarray(new) >= 0) & (np.asarray(new) < 20)).all():
+        checks.fail(f"a proposal put residue {int(np.asarray(new).max())} in the sequence; the 20 amino acids are "
+                    "numbered 0 to 19.")
 
 
 @pytest.mark.exercise("metropolis_step")
