@@ -73,6 +73,7 @@ import jax.numpy as jnp
 import numpy as np
 import skimage.restoration
 
+from benchmarks.results import Table, save
 from course import morphology, pretrained
 from course.data import galaxies as galaxy_data
 from grader import paths
@@ -103,7 +104,7 @@ def gaussian_pixel_baseline(train_images, key, num_images):
     return draws.reshape((num_images,) + train_images.shape[1:])
 
 
-def generation(args, shipped, noising, sampling, recon, train, test):
+def generation(args, shipped, noising, sampling, recon, train, test) -> tuple[bool, list[Table]]:
     labels = None if args.unconditional else jax.random.choice(jax.random.key(args.seed + 5), train.labels,
                                                                 (NUM_IMAGES,))
     deterministic = "" if args.deterministic_from < 0 else f" (0 at or below step {args.deterministic_from})"
@@ -130,7 +131,7 @@ def generation(args, shipped, noising, sampling, recon, train, test):
               [("model", samples), ("floor", other), ("gaussian", gaussian)]}
     print(f"{'statistic':>18} {'model W1':>10} {'floor W1':>10} {'gaussian W1':>12} {'model/floor':>12} "
           f"{'gaussian/floor':>15}  target")
-    all_ok = True
+    all_ok, distances, spreads = True, [], []
     for name in STATISTICS:
         w = {k: morphology.wasserstein_1d(v[name], reference[name]) for k, v in scores.items()}
         ratio = w["model"] / w["floor"]
@@ -138,6 +139,8 @@ def generation(args, shipped, noising, sampling, recon, train, test):
         all_ok &= ok
         print(f"{name:>18} {w['model']:10.4g} {w['floor']:10.4g} {w['gaussian']:12.4g} {ratio:12.2f} "
               f"{w['gaussian'] / w['floor']:15.2f}  {'ok' if ok else 'MISSED'} (<= {MAX_RATIO}x)")
+        distances.append([name, w["model"], w["floor"], w["gaussian"], ratio, w["gaussian"] / w["floor"],
+                          "ok" if ok else "missed"])
     print(f"generation target {'met' if all_ok else 'missed'}")
     print(f"{'statistic':>18} {'model mean':>11} {'data mean':>10} {'model sd':>9} {'data sd':>8} "
           f"{'model 5%':>9} {'data 5%':>8} {'model 95%':>10} {'data 95%':>9}")
@@ -146,14 +149,29 @@ def generation(args, shipped, noising, sampling, recon, train, test):
         (model_low, model_high), (data_low, data_high) = np.percentile(model, [5, 95]), np.percentile(data, [5, 95])
         print(f"{name:>18} {model.mean():11.4g} {data.mean():10.4g} {model.std():9.4g} {data.std():8.4g} "
               f"{model_low:9.4g} {data_low:8.4g} {model_high:10.4g} {data_high:9.4g}")
-    shape_components(samples, held_out, other)
-    shape_trace(states, labels, shipped, noising, sampling, recon, test)
-    for name, (model, data) in outskirts(samples, held_out).items():
+        spreads.append([name, model.mean(), data.mean(), model.std(), data.std(), model_low, data_low, model_high,
+                        data_high])
+    components = shape_components(samples, held_out, other)
+    trace = shape_trace(states, labels, shipped, noising, sampling, recon, test)
+    light = outskirts(samples, held_out)
+    for name, (model, data) in light.items():
         print(f"{name}: model {model:.4g}, data {data:.4g}")
-    return all_ok
+    how = f"{NUM_IMAGES} samples against {NUM_IMAGES} held-out galaxies"
+    return all_ok, [
+        Table("Generation: morphology statistics, Wasserstein-1 distance to held-out galaxies",
+              ["statistic", "model W1", "floor W1", "gaussian W1", "model / floor", "gaussian / floor", "target"],
+              distances, note=f"{how}; DDIM {args.steps} steps, eta {args.eta}{deterministic}, {seconds:.0f} s; "
+                              f"floor: {NUM_IMAGES} other held-out galaxies; target: model / floor <= {MAX_RATIO}"),
+        Table("Generation: the statistics' distributions",
+              ["statistic", "model mean", "data mean", "model sd", "data sd", "model 5%", "data 5%", "model 95%",
+               "data 95%"], spreads, note=how),
+        components, trace,
+        Table("Generation: the light in the outskirts and the sky", ["measure", "model", "data"],
+              [[name, model, data] for name, (model, data) in light.items()], note=how),
+    ]
 
 
-def shape_components(samples, held_out, other) -> None:
+def shape_components(samples, held_out, other) -> Table:
     """The two components of the ellipticity (`morphology.ellipticity_components`) one by
     one: their distances over the floor and their spreads. With components as close as
     the other statistics but a modulus far off, the samples' shapes have the right
@@ -163,10 +181,14 @@ def shape_components(samples, held_out, other) -> None:
     reach further out."""
     components = jax.jit(jax.vmap(morphology.ellipticity_components))
     model, data, floor = (np.asarray(components(images)) for images in (samples, held_out, other))
+    rows = []
     for i, name in enumerate(["e1", "e2"]):
         ratio = morphology.wasserstein_1d(model[:, i], data[:, i]) / morphology.wasserstein_1d(floor[:, i], data[:, i])
         print(f"ellipticity component {name}: model/floor W1 {ratio:.2f}, standard deviation model "
               f"{model[:, i].std():.4f}, data {data[:, i].std():.4f}")
+        rows.append([name, ratio, model[:, i].std(), data[:, i].std()])
+    return Table("Generation: the ellipticity's components", ["component", "model / floor W1", "model sd", "data sd"],
+                 rows)
 
 
 def denoised_once(shipped, sampling, x_t, t, labels):
@@ -210,7 +232,7 @@ def sample_keeping_states(sampling, shipped, key, num_images, num_steps, eta, la
     return x, states
 
 
-def shape_trace(states, labels, shipped, noising, sampling, recon, test) -> None:
+def shape_trace(states, labels, shipped, noising, sampling, recon, test) -> Table:
     """Where the samples' shapes part from the data's. At each traced step t, denoise the
     sampling chains' states in one step (Tweedie), and the held-out galaxies noised to t,
     and compare the ellipticities of the two sets of estimates (W1 over the floor: 1,000
@@ -223,14 +245,19 @@ def shape_trace(states, labels, shipped, noising, sampling, recon, test) -> None
         return noised_and_denoised(shipped, noising, sampling, test.truth[part], part_labels, t, key)
 
     print("ellipticity of the one-step denoised sampling states against the noised held-out galaxies':")
+    rows = []
     for t, x_t in sorted(states.items(), reverse=True):
         t = jnp.asarray(t)
         model = np.asarray(ellipticities(denoised_once(shipped, sampling, x_t, t, labels)))
         data, floor = (np.asarray(ellipticities(held_out_estimates(slice(k * NUM_IMAGES, (k + 1) * NUM_IMAGES), t)))
                        for k in (0, 1))
         ratio = morphology.wasserstein_1d(model, data) / morphology.wasserstein_1d(floor, data)
-        print(f"  step {int(t):3d} (noise {float(recon.noise_level(shipped.schedule, t)):.3f}): "
-              f"model/floor W1 {ratio:.2f}")
+        noise = float(recon.noise_level(shipped.schedule, t))
+        print(f"  step {int(t):3d} (noise {noise:.3f}): model/floor W1 {ratio:.2f}")
+        rows.append([int(t), noise, ratio])
+    return Table("Generation: where the samples' shapes part from the data's", ["step", "noise", "model / floor W1"],
+                 rows, note="ellipticity of the one-step denoised sampling states against the noised held-out "
+                            "galaxies'")
 
 
 OUTER_RADIUS = 8.0  # pixels from the stamp centre: a galaxy's faint outskirts
@@ -264,7 +291,7 @@ def outskirts(samples, held_out) -> dict[str, tuple[float, float]]:
     return figures
 
 
-def reconstruction(args, shipped, recon, test):
+def reconstruction(args, shipped, recon, test) -> tuple[bool, Table]:
     print(f"== Reconstruction: {NUM_RECONSTRUCTIONS} held-out galaxies, PSF {galaxy_data.PSF_FWHM} arcsec FWHM, "
           f"sky noise {galaxy_data.NOISE_SIGMA} ==")
     truth = test.truth[-NUM_RECONSTRUCTIONS:]
@@ -301,19 +328,23 @@ def reconstruction(args, shipped, recon, test):
         f"diffusion prior (DPS, {args.dps_steps} steps)": dps,
     }
     print(f"{'method':>34} {'PSNR (dB)':>10} {'reduced chi2':>13}")
-    for name, estimate in results.items():
-        print(f"{name:>34} {psnr(estimate):10.2f} {chi2(estimate):13.2f}")
+    rows = [[name, psnr(estimate), chi2(estimate)] for name, estimate in results.items()]
+    for name, decibels, chi_square in rows:
+        print(f"{name:>34} {decibels:10.2f} {chi_square:13.2f}")
     print(f"DPS: {seconds:.0f} s for {NUM_RECONSTRUCTIONS} galaxies")
     best_classical = max(psnr(results["Wiener (balance 0.1)"]), psnr(results["Richardson-Lucy (30 iterations)"]))
     ok = psnr(dps) > best_classical and 0.8 < chi2(dps) < 1.25
     print(f"reconstruction target {'met' if ok else 'missed'} (PSNR above both baselines, chi2 in [0.8, 1.25])")
-    return ok
+    return ok, Table("Reconstruction", ["method", "PSNR (dB)", "reduced chi2"], rows,
+                     note=f"{NUM_RECONSTRUCTIONS} held-out galaxies, PSF {galaxy_data.PSF_FWHM} arcsec FWHM, sky noise "
+                          f"{galaxy_data.NOISE_SIGMA}; DPS {seconds:.0f} s; target: the prior's PSNR above both "
+                          "baselines', its chi2 in [0.8, 1.25]")
 
 
 RECOVERY_STEPS = (2, 5, 10)
 
 
-def shape_recovery(args, shipped, noising, sampling, recon, test) -> None:
+def shape_recovery(args, shipped, noising, sampling, recon, test) -> Table:
     """What the lowest steps of the sampling do to the shapes. Noise 1,000 held-out
     galaxies to step t0, then denoise them once, and sample them back to step 0 by the
     reference sampler's steps, one step at a time (eta 1, each with the galaxy's class
@@ -327,6 +358,7 @@ def shape_recovery(args, shipped, noising, sampling, recon, test) -> None:
     step = jax.jit(sampling.ddim_step)
     print(f"== Shape recovery: {NUM_IMAGES} held-out galaxies noised to step t0 and sampled back ==")
     print(f"{'t0':>4} {'noise':>7} {'ellipticity W1 / floor: denoised once':>38} {'sampled back':>13}")
+    rows = []
     for t0 in RECOVERY_STEPS:
         key = jax.random.fold_in(jax.random.key(args.seed + 6), t0)
         noise_key, loop_key = jax.random.split(key)
@@ -336,8 +368,12 @@ def shape_recovery(args, shipped, noising, sampling, recon, test) -> None:
             eps = sampling.predict_noise(shipped.model, x, jnp.asarray(t), labels)
             x = step(shipped.schedule, x, jnp.asarray(t), jnp.asarray(t - 1), eps, jax.random.normal(step_key, x.shape),
                      1.0)
-        print(f"{t0:4d} {float(recon.noise_level(shipped.schedule, jnp.asarray(t0))):7.4f} {ratio(once):38.2f} "
-              f"{ratio(x):13.2f}")
+        rows.append([t0, float(recon.noise_level(shipped.schedule, jnp.asarray(t0))), ratio(once), ratio(x)])
+        _, noise_level, once_ratio, back_ratio = rows[-1]
+        print(f"{t0:4d} {noise_level:7.4f} {once_ratio:38.2f} {back_ratio:13.2f}")
+    return Table("Shape recovery: held-out galaxies noised to step t0 and sampled back",
+                 ["t0", "noise", "ellipticity W1 / floor, denoised once", "ellipticity W1 / floor, sampled back"], rows,
+                 note=f"{NUM_IMAGES} held-out galaxies")
 
 
 CALIBRATION_STEPS = (5, 10, 20, 30, 50, 100, 200, 300, 400, 500)
@@ -354,7 +390,7 @@ def second_moment_functionals(size: int, weight_sigma: float = 3.0) -> jnp.ndarr
     return jnp.asarray(np.stack([(weight * m).ravel() for m in moments]), jnp.float32)
 
 
-def calibration(args, shipped, noising, sampling, recon, test):
+def calibration(args, shipped, noising, sampling, recon, test) -> Table:
     print(f"== Denoiser calibration: {CALIBRATION_IMAGES} held-out galaxies, one Tweedie step ==")
     truth, labels = test.truth[:CALIBRATION_IMAGES], test.labels[:CALIBRATION_IMAGES]
     functionals = second_moment_functionals(truth.shape[-1])
@@ -363,21 +399,27 @@ def calibration(args, shipped, noising, sampling, recon, test):
     print(f"{'step':>5} {'noise':>7} {'quadrupole slope':>17} {'size slope':>12}   (1 for the posterior mean; "
           f"+- a standard error from {BOOTSTRAP_RESAMPLES} resamples of the galaxies)")
     resamples = np.random.default_rng(args.seed).integers(0, truth.shape[0], (BOOTSTRAP_RESAMPLES, truth.shape[0]))
+    rows = []
     for t in CALIBRATION_STEPS:
         t = jnp.asarray(t)
         key = jax.random.fold_in(jax.random.key(args.seed + 4), t)
         estimate = moments(noised_and_denoised(shipped, noising, sampling, truth, labels, t, key))
         slopes = [regression_slopes(estimate[i], true_moments[i]) for i in (slice(None), *resamples)]
         (quadrupole, size), errors = slopes[0], np.std(slopes[1:], axis=0)
-        print(f"{int(t):5d} {float(recon.noise_level(shipped.schedule, t)):7.3f} {quadrupole:10.2f} +- {errors[0]:.2f} "
-              f"{size:5.2f} +- {errors[1]:.2f}")
+        noise = float(recon.noise_level(shipped.schedule, t))
+        print(f"{int(t):5d} {noise:7.3f} {quadrupole:10.2f} +- {errors[0]:.2f} {size:5.2f} +- {errors[1]:.2f}")
+        rows.append([int(t), noise, quadrupole, errors[0], size, errors[1]])
+    return Table("Denoiser calibration: the truth's second moments regressed on one Tweedie step's",
+                 ["step", "noise", "quadrupole slope", "quadrupole slope error", "size slope", "size slope error"],
+                 rows, note=f"{CALIBRATION_IMAGES} held-out galaxies; 1 for the posterior mean; standard errors from "
+                            f"{BOOTSTRAP_RESAMPLES} resamples of the galaxies")
 
 
 NOISE_CALIBRATION_STEPS = (2, 5, 20)
 NOISE_CALIBRATION_RINGS = ((1.5, 3.0), (3.0, 4.5), (4.5, 6.0))  # pixels from the stamp centre
 
 
-def noise_calibration(args, shipped, noising, sampling, recon, test) -> None:
+def noise_calibration(args, shipped, noising, sampling, recon, test) -> Table:
     """At the lowest steps, in rings about the stamp centre (the galaxies' cores): the
     slope of the true noise regressed on the predicted noise (1 for the posterior mean;
     above 1, the network leaves noise in the image that it could have told apart), and
@@ -387,6 +429,7 @@ def noise_calibration(args, shipped, noising, sampling, recon, test) -> None:
     radius = distance_from_centre(truth.shape[-1])
     print(f"{'step':>5} {'noise':>7}  " + "  ".join(f"{f'{low:g}-{high:g} px: slope, corr':>22}"
                                                     for low, high in NOISE_CALIBRATION_RINGS))
+    rows = []
     for t in NOISE_CALIBRATION_STEPS:
         t = jnp.asarray(t)
         key = jax.random.fold_in(jax.random.key(args.seed + 6), t)
@@ -397,8 +440,15 @@ def noise_calibration(args, shipped, noising, sampling, recon, test) -> None:
         for low, high in NOISE_CALIBRATION_RINGS:
             ring = (radius >= low) & (radius < high)
             true, guess = noise[:, ring].ravel(), predicted[:, ring].ravel()
-            cells.append(f"{true @ guess / (guess @ guess):14.2f}, {np.corrcoef(true, guess)[0, 1]:5.2f}")
-        print(f"{int(t):5d} {float(recon.noise_level(shipped.schedule, t)):7.3f}  " + "  ".join(cells))
+            cells.append((true @ guess / (guess @ guess), np.corrcoef(true, guess)[0, 1]))
+        noise_level = float(recon.noise_level(shipped.schedule, t))
+        print(f"{int(t):5d} {noise_level:7.3f}  " + "  ".join(f"{slope:14.2f}, {corr:5.2f}" for slope, corr in cells))
+        rows.append([int(t), noise_level, *(value for cell in cells for value in cell)])
+    return Table("Noise calibration at the lowest steps: the true noise regressed on the predicted noise",
+                 ["step", "noise"] + [f"{low:g}-{high:g} px {what}" for low, high in NOISE_CALIBRATION_RINGS
+                                      for what in ("slope", "correlation")], rows,
+                 note=f"{CALIBRATION_IMAGES} held-out galaxies, in rings about the stamp centre; slope 1 for the "
+                      "posterior mean")
 
 
 def regression_slopes(estimate, truth) -> tuple[float, float]:
@@ -435,13 +485,20 @@ def main() -> None:
     noising = load_script(paths.SOLUTIONS / "astro" / "01_galaxies_and_noising.py").module
     sampling = load_script(paths.SOLUTIONS / "astro" / "03_sampling.py").module
     recon = load_script(paths.SOLUTIONS / "astro" / "04_reconstruction.py").module
+    tables, targets = [], []
     if not args.skip_generation:
-        generation(args, shipped, noising, sampling, recon, train, test)
+        ok, generated = generation(args, shipped, noising, sampling, recon, train, test)
+        tables += generated
+        targets.append(f"generation target {'met' if ok else 'missed'}")
     if not args.skip_reconstruction:
-        reconstruction(args, shipped, recon, test)
-    calibration(args, shipped, noising, sampling, recon, test)
-    noise_calibration(args, shipped, noising, sampling, recon, test)
-    shape_recovery(args, shipped, noising, sampling, recon, test)
+        ok, reconstructed = reconstruction(args, shipped, recon, test)
+        tables.append(reconstructed)
+        targets.append(f"reconstruction target {'met' if ok else 'missed'}")
+    tables += [calibration(args, shipped, noising, sampling, recon, test),
+               noise_calibration(args, shipped, noising, sampling, recon, test),
+               shape_recovery(args, shipped, noising, sampling, recon, test)]
+    save("astro_quality", tables, summary="; ".join([f"{args.weights.name}, {meta['parameters']:,} parameters",
+                                                     *targets]))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from benchmarks.results import Table, save
 from course import data, metrics, training
 from course.nn import TimeMLP
 from course.schedules import VPSDE, DDPMSchedule
@@ -80,7 +81,7 @@ def timed(fn, *args):
     return result, time.perf_counter() - start
 
 
-def benchmark(name: str, sample_data, args, ddpm, sde_module) -> list[str]:
+def benchmark(name: str, sample_data, args, ddpm, sde_module) -> tuple[list[str], Table]:
     keys = iter(jax.random.split(jax.random.key(args.seed), 16))
     dataset = sample_data(next(keys), 50_000)
     x_T = jax.random.normal(next(keys), (NUM_SAMPLES, 2))
@@ -105,6 +106,10 @@ def benchmark(name: str, sample_data, args, ddpm, sde_module) -> list[str]:
         f"NFE {schedule.num_steps:4d}  {describe(ddpm_distance, floor)}  {'OK' if ok else 'MISSED'} "
         f"(target SW <= {MAX_RATIO} x floor)",
     ]
+    rows = [row("data vs data (the floor)", None, None, None, floor, floor, None),
+            row("(control) data with extra noise", None, None, None, blurred, floor, None),
+            row("DDPM, ancestral sampler", train_s, sample_s, schedule.num_steps, ddpm_distance, floor,
+                "ok" if ok else "missed")]
 
     sde = VPSDE()
     score_model = TimeMLP(2, max_time=1.0, key=next(keys))
@@ -118,7 +123,19 @@ def benchmark(name: str, sample_data, args, ddpm, sde_module) -> list[str]:
         evaluations = TSIT5_EVALUATIONS_PER_STEP * int(solution.stats["num_steps"]) + 1
         lines.append(f"  PF-ODE tol {tolerance:.0e}                            sample {ode_s:4.1f} s  "
                      f"NFE {evaluations:4d}  {describe(ode_distance, floor)}")
-    return lines
+        rows.append(row(f"VP-SDE, PF-ODE tol {tolerance:.0e}", sde_train_s, ode_s, evaluations, ode_distance, floor,
+                        None))
+    return lines, Table(name, ["sampler", "train (s)", "sample (s)", "NFE", "SW", "SW / floor", "energy",
+                               "energy / floor", "target"], rows,
+                        note=f"{NUM_SAMPLES} samples; distances to fresh data averaged over {args.repeats} draws, "
+                             f"energy on {ENERGY_SAMPLES}-point subsets; target: DDPM training <= {TIME_BUDGET_S:.0f} "
+                             f"s and SW <= {MAX_RATIO} x floor")
+
+
+def row(sampler: str, train_s, sample_s, evaluations, found: Distances, floor: Distances, target) -> list:
+    """One row of a data set's `Table`."""
+    return [sampler, train_s, sample_s, evaluations, found.sliced_wasserstein,
+            found.sliced_wasserstein / floor.sliced_wasserstein, found.energy, found.energy / floor.energy, target]
 
 
 def describe(found: Distances, floor: Distances) -> str:
@@ -137,11 +154,19 @@ def main() -> None:
 
     ddpm = load_script(paths.SOLUTIONS / "diffusion" / "03_ddpm.py").module
     sde_module = load_script(paths.SOLUTIONS / "diffusion" / "04_sde.py").module
-    print(f"{args.steps} training steps, batch {args.batch_size}, {NUM_SAMPLES} samples, "
+    settings = f"{args.steps} training steps, batch {args.batch_size}"
+    print(f"{settings}, {NUM_SAMPLES} samples, "
           f"distances averaged over {args.repeats} draws; {jax.device_count()} {jax.default_backend()} device(s)")
+    tables = []
     for name, sample_data in DATASETS.items():
-        for line in benchmark(name, sample_data, args, ddpm, sde_module):
+        lines, table = benchmark(name, sample_data, args, ddpm, sde_module)
+        for line in lines:
             print(line, flush=True)
+        tables.append(table)
+    ddpm_rows = {table.title: dict(zip(table.columns, table.rows[2], strict=True)) for table in tables}
+    save("diffusion_quality", tables, summary=f"{settings}; DDPM SW over the floor: " + ", ".join(
+        f"{name} {found['SW / floor']:.2f}x (trained in {found['train (s)']:.0f} s)"
+        for name, found in ddpm_rows.items()))
 
 
 if __name__ == "__main__":

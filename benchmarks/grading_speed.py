@@ -27,6 +27,7 @@ from pathlib import Path
 
 import nbformat
 
+from benchmarks.results import Table, save
 from grader import nbgrader_course, paths, percent
 
 NBGRADER = str(Path(sys.executable).parent / "nbgrader")
@@ -115,6 +116,7 @@ def main() -> None:
     parser.add_argument("--submissions", type=int, default=3)
     parser.add_argument("--class-size", type=int, default=50, help="generated submissions (0: skip)")
     args = parser.parse_args()
+    whole_class, mixed = 0.0, []
     students = [f"student{i:03d}" for i in range(args.submissions)]
     with tempfile.TemporaryDirectory() as tmp:
         course = Path(tmp)
@@ -142,16 +144,23 @@ def main() -> None:
             mixed = sorted(fractions[s] for s, kind in kinds.items() if kind == "mixed")
     assert nbgrader_scores == our_scores == [1.0] * args.submissions, (nbgrader_scores, our_scores)
 
-    scripts = len(paths.solution_scripts(args.track))
-    n = args.submissions
-    print(f"Grading {n} submissions of track {args.track} ({scripts} notebooks each), {os.cpu_count()} CPUs; "
+    report(args.track, args.submissions, times, ours, breakdown, args.class_size, whole_class, mixed)
+
+
+def report(track: str, n: int, times: dict[str, float], ours: float, breakdown: dict[str, float],
+           class_size: int, whole_class: float, mixed: list[float]) -> None:
+    """Print the figures and `save` them: `times` of nbgrader's steps, `ours` (`grader grade`'s
+    seconds for the `n` submissions), its `breakdown` per submission, and the generated class's
+    seconds and mixed submissions' scores (`class_size` 0: none)."""
+    scripts = len(paths.solution_scripts(track))
+    print(f"Grading {n} submissions of track {track} ({scripts} notebooks each), {os.cpu_count()} CPUs; "
           "every submission scored full marks by both.")
     print("nbgrader round trip:")
     for step, seconds in times.items():
         print(f"  {step:20s} {seconds:7.1f} s")
     nb_per = times["autograde"] / n
-    print(f"  per submission: autograde {nb_per:.1f} s; autograde + export + feedback "
-          f"{(times['autograde'] + times['export'] + times['generate_feedback']) / n:.1f} s")
+    round_trip = times["autograde"] + times["export"] + times["generate_feedback"]
+    print(f"  per submission: autograde {nb_per:.1f} s; autograde + export + feedback {round_trip / n:.1f} s")
     print(f"grader grade -j 2 (process start, results, feedback, Gradescope JSON and grades.csv included): "
           f"{ours:.1f} s, {ours / n:.1f} s per submission")
     print(f"ratio, nbgrader autograde / grader grade, per submission: {nb_per / (ours / n):.1f}x "
@@ -159,10 +168,31 @@ def main() -> None:
     print("where a submission's time goes in its grading worker (mean seconds; two workers run at once):")
     for what, seconds in breakdown.items():
         print(f"  {what:50s} {seconds:6.2f}")
-    if args.class_size:
-        print(f"a class of {args.class_size} generated submissions (right, stubs, mixed mistakes), -j 2: "
-              f"{whole_class:.1f} s in all, {whole_class / args.class_size:.2f} s per submission; mixed ones scored "
+    tables = [
+        Table(f"Grading {n} submissions of track {track} ({scripts} notebooks each)",
+              ["grader", "total (s)", "per submission (s)"],
+              [["nbgrader autograde", times["autograde"], nb_per],
+               ["nbgrader autograde + export + generate_feedback", round_trip, round_trip / n],
+               ["grader grade -j 2", ours, ours / n]],
+              note=f"every submission scored full marks by both; nbgrader autograde / grader grade "
+                   f"{nb_per / (ours / n):.1f}x per submission (target: at least 10x)"),
+        Table("nbgrader round trip", ["step", "time (s)"], [[step, seconds] for step, seconds in times.items()]),
+        Table("Where a submission's time goes in its grading worker", ["phase", "mean time (s)"],
+              [[what, seconds] for what, seconds in breakdown.items()], note="two workers run at once"),
+    ]
+    if class_size:
+        print(f"a class of {class_size} generated submissions (right, stubs, mixed mistakes), -j 2: "
+              f"{whole_class:.1f} s in all, {whole_class / class_size:.2f} s per submission; mixed ones scored "
               f"{min(mixed):.0%} to {max(mixed):.0%}")
+        tables.append(Table("A generated class (right answers, stubs, mixed mistakes), grader grade -j 2",
+                            ["submissions", "total (s)", "per submission (s)", "mixed, lowest score (%)",
+                             "mixed, highest score (%)"],
+                            [[class_size, whole_class, whole_class / class_size, 100 * min(mixed), 100 * max(mixed)]]))
+    save("grading_speed", tables,
+         summary=f"grader grade -j 2 {ours / n:.1f} s per submission, nbgrader autograde {nb_per:.1f} s "
+                 f"({nb_per / (ours / n):.1f}x)",
+         figures={"submissions": n, "nbgrader_s": times, "grader_grade_s": ours, "breakdown_s": breakdown,
+                  "class": {"size": class_size, "seconds": whole_class, "mixed_scores": mixed} if class_size else None})
 
 
 if __name__ == "__main__":

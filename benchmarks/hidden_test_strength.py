@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.results import Table, save
 from grader import paths, percent
 
 BINARY_SWAPS = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.Pow: ast.Mult}
@@ -195,8 +196,9 @@ def main() -> None:
                     if not outcome:
                         survivors.append(mutant)
             totals[track] = (killed, made)
-    print(f"\nMutants caught by the hidden suites ({args.per_exercise} per exercise at most, "
-          f"seed {args.seed}, {time.perf_counter() - start:.0f} s):")
+    seconds = time.perf_counter() - start
+    settings = f"{args.per_exercise} per exercise at most, seed {args.seed}"
+    print(f"\nMutants caught by the hidden suites ({settings}, {seconds:.0f} s):")
     for track, (killed, made) in totals.items():
         print(f"  {track:10s} {killed:4d} / {made:4d}  ({killed / max(made, 1):.0%})")
     print("\nSurvivors (a test of the property each violates is missing, unless the edit is equivalent):")
@@ -204,6 +206,19 @@ def main() -> None:
         print(f"  {mutant.track}/{mutant.stem} {mutant.exercise}: {mutant.edit}")
     for mutant in untested:
         print(f"  (no hidden test selected for {mutant.track}/{mutant.stem} {mutant.exercise})")
+    killed, made = sum(k for k, _ in totals.values()), sum(m for _, m in totals.values())
+    listed = lambda mutants: [{"track": m.track, "script": m.stem, "exercise": m.exercise, "edit": m.edit}
+                              for m in mutants]
+    save("hidden_test_strength", [
+        Table("Mutants caught by the hidden suites", ["track", "caught", "made", "caught (%)"],
+              [[track, k, m, 100 * k / m if m else None] for track, (k, m) in totals.items()],
+              note=f"one-edit mutants of the reference answers, {settings}; {seconds:.0f} s"),
+        Table("Survivors", ["exercise", "edit"],
+              [[f"{m.track}/{m.stem} {m.exercise}", m.edit] for m in survivors],
+              note="a test of the property each violates is missing, unless the edit is equivalent"),
+    ], summary=f"{killed} of {made} mutants caught ({killed / max(made, 1):.0%}), {len(survivors)} survivors",
+         figures={"caught_made": {track: list(counts) for track, counts in totals.items()},
+                  "survivors": listed(survivors), "untested": listed(untested)})
 
 
 if __name__ == "__main__":

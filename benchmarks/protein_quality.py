@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.results import Table, save
 from course import metrics
 from course.data import proteins
 from course.nn.protein_lm import AMINO_ACID_TOKENS, AMINO_ACIDS, CLS, EOS, MASK, PAD, ProteinLM, tokenize
@@ -105,9 +106,10 @@ def main() -> None:
     shuffled = ["".join(rng.permutation(list(s))) for s in natural]
     natural_scores = np.array([pll_per_residue(model, s) for s in natural])
     shuffled_scores = np.array([pll_per_residue(model, s) for s in shuffled])
+    auc = metrics.roc_auc(natural_scores, shuffled_scores)
     print(f"\n2. natural vs shuffled ({len(natural)} held-out proteins, first {args.length} residues)")
     print(f"   pseudo-log-likelihood per residue: natural {natural_scores.mean():.3f}, "
-          f"shuffled {shuffled_scores.mean():.3f}; ROC AUC {metrics.roc_auc(natural_scores, shuffled_scores):.3f}")
+          f"shuffled {shuffled_scores.mean():.3f}; ROC AUC {auc:.3f}")
 
     gb1 = proteins.gb1_stability()
     tokens = jnp.asarray(np.stack([tokenize(s) for s in gb1.sequences]))
@@ -135,8 +137,28 @@ def main() -> None:
     print(f"\n3. GB1 stability, {len(y)} single mutants, held-out Spearman over {args.splits} random 80/20 splits")
     for name, values in results.items():
         print(f"   ridge on {name:<24} {np.mean(values):.3f} +- {np.std(values):.3f}")
-    print(f"   zero-shot masked-marginal score  {metrics.spearman(zero_shot, y):.3f} (no training on GB1)")
+    zero_shot_spearman = metrics.spearman(zero_shot, y)
+    print(f"   zero-shot masked-marginal score  {zero_shot_spearman:.3f} (no training on GB1)")
     print(f"\n({time.time() - start:.0f} s)")
+    tables = [
+        Table("Held-out masked language modelling", ["predictor", "perplexity", "top-1 accuracy (%)"],
+              [["protein LM", scores["perplexity"], 100 * scores["accuracy"]],
+               ["amino-acid frequencies (training set)", baseline, None], ["uniform", 20.0, None]],
+              note=f"{len(held_out)} proteins of held-out homology clusters, {scores['positions']:,} scored residues"),
+        Table("Natural vs shuffled sequences", ["sequences", "pseudo-log-likelihood per residue"],
+              [["natural", natural_scores.mean()], ["shuffled", shuffled_scores.mean()]],
+              note=f"{len(natural)} held-out proteins, first {args.length} residues; ROC AUC {auc:.3f}"),
+        Table("GB1 stability: held-out Spearman correlation", ["predictor", "Spearman", "sd over splits"],
+              [[f"ridge on {name}", np.mean(values), np.std(values)] for name, values in results.items()]
+              + [["zero-shot masked-marginal score (no training on GB1)", zero_shot_spearman, None]],
+              note=f"{len(y)} single mutants (Nisthal et al. 2019), {args.splits} random 80/20 splits"),
+    ]
+    save("protein_quality", tables,
+         summary=f"held-out perplexity {scores['perplexity']:.2f} (frequency baseline {baseline:.2f}), natural vs "
+                 f"shuffled ROC AUC {auc:.3f}, GB1 Spearman {np.mean(results['PLM embedding']):.3f} on the "
+                 f"embedding ({np.mean(results['one-hot (baseline)']):.3f} one-hot)",
+         figures={"pseudo_log_likelihood_per_residue": {"natural": natural_scores, "shuffled": shuffled_scores},
+                  "roc_auc": auc, "gb1_spearman_per_split": results})
 
 
 if __name__ == "__main__":

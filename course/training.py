@@ -6,7 +6,7 @@ notebooks run top to bottom in seconds (in CI, say); results are then meaningles
 `train(..., data_parallel=True)` runs the same loop data-parallel over every device
 JAX sees: parameters and optimizer state replicated, each batch split along its first
 axis. Started with `jax.distributed.initialize()` on each of several hosts, the same
-call trains over all their devices (see the README).
+call trains over all their devices (see docs/students.md).
 """
 
 import os

@@ -1,4 +1,4 @@
-"""The `grader` command: status, watch, check, grade, gradescope, solutions-branch, sync, nbgrader."""
+"""The `grader` command: status, watch, check, grade, gradescope, solutions-branch, sync, nbgrader, site."""
 
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ def cmd_nbgrader_build(args: argparse.Namespace) -> int:
 
     for line in build(Path(args.course), args.tracks or paths.tracks()):
         print(line)
-    print(f"Next: cd {args.course} && nbgrader generate_assignment TRACK (see the README's instructor guide).")
+    print(f"Next: cd {args.course} && nbgrader generate_assignment TRACK (see docs/instructors.md).")
     return 0
 
 
@@ -140,6 +140,23 @@ def cmd_nbgrader_validate(args: argparse.Namespace) -> int:
         failed = failed or bool(problems)
         print("\n\n".join(problems) if problems else f"{notebook}: all tests pass.")
     return 1 if failed else 0
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from grader.site.build import SiteError, build
+
+    start = time.perf_counter()
+    try:
+        built = build(Path(args.out), quick=args.quick, tracks=args.tracks or None)
+    except SiteError as error:
+        print(f"grader site: {error}", file=sys.stderr)
+        return 1
+    print(f"{len(built.chapters)} chapters built into {args.out}/ in {time.perf_counter() - start:.0f} s; "
+          f"open {args.out}/index.html")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
                                  help="create or update the `solutions` git branch: exercises/ with the answers")
     branch.add_argument("--base", default="HEAD", help="the commit to build it from (default HEAD)")
     branch.set_defaults(run=cmd_solutions_branch)
+
+    site = commands.add_parser("site", help="build the course website: every chapter executed, guides, models")
+    site.add_argument("tracks", nargs="*", help="only these tracks (default: all)")
+    site.add_argument("--out", default="site", help="folder to write the HTML into (default: site)")
+    site.add_argument("--quick", action="store_true", help="short training (COURSE_QUICK=1), as CI builds it")
+    site.set_defaults(run=cmd_site)
 
     nbgrader = commands.add_parser("nbgrader", help="run the course with nbgrader")
     nbgrader_commands = nbgrader.add_subparsers(dest="nbgrader_command", required=True)

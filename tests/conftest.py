@@ -31,3 +31,15 @@ def run_tests(tmp_path):
     """`run_tests(*args)` runs pytest in a subprocess and returns (outcomes, output)."""
     counter = iter(range(1000))
     return lambda *args, **kwargs: run_pytest(*args, report=tmp_path / f"report{next(counter)}.json", **kwargs)
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory):
+    """The course site, built once per test session with short training (as CI builds it).
+
+    Tests that use it carry `pytest.mark.xdist_group("site")`, so that one worker builds it.
+    """
+    from grader.site.build import build
+
+    return build(tmp_path_factory.mktemp("site") / "html", quick=True)
+

@@ -1,7 +1,8 @@
 """The check cells of the students' notebooks: where `grader sync` puts them, and what they say.
 
 That they pass on the reference answers is tested where the answered notebooks run top to
-bottom (tests/test_notebooks.py); from the installed wheel, in test_installed_course.py.
+bottom (the course site runs every chapter: tests/site/test_site.py); from the installed wheel,
+in test_installed_course.py.
 """
 
 from __future__ import annotations

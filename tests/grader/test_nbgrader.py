@@ -23,7 +23,7 @@ from grader import check_cells, nbgrader_course, notebooks, paths, suites
 
 pytestmark = pytest.mark.xdist_group("nbgrader")  # one course and one class per test session
 
-TRACK = "diffusion"  # tests/test_notebooks.py leaves running its notebooks to this module
+TRACK = "diffusion"
 NBGRADER = str(Path(sys.executable).parent / "nbgrader")
 TEST_TIMEOUT_S = 30  # per cell, for the infinite loop below; the course's own default is longer
 
