@@ -42,14 +42,13 @@ def build(out: Path, *, quick: bool, tracks: list[str] | None = None) -> Built:
     _check_out(out)
     work = work_folder(quick)
     source = work / "source"
-    os.environ["COURSE_QUICK"] = "1" if quick else "0"
-    execution.kernel_environment()
     chapters = pages.stage(source, tracks)
     notebook_pages = [source / f"{chapter.docname}.ipynb" for chapter in chapters]
-    failures = execution.execute(notebook_pages, work / "jupyter_cache")
-    if failures:
-        raise SiteError("chapters failed to run:\n" + "\n\n".join(failures))
-    _sphinx(source, work)
+    with execution.kernel_environment(quick):
+        failures = execution.execute(notebook_pages, work / "jupyter_cache")
+        if failures:
+            raise SiteError("chapters failed to run:\n" + "\n\n".join(failures))
+        _sphinx(source, work)  # it runs the model cards and the benchmarks page
     built = Built(out, work, chapters)
     failing = failing_checks(built)
     if failing:

@@ -8,7 +8,9 @@ separate caches by the caller.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -58,6 +60,18 @@ def executed(page: Path, cache_folder: Path) -> nbformat.NotebookNode:
     return cache.get_cache_bundle(record.pk).nb
 
 
-def kernel_environment() -> None:
-    """The kernels' environment: no plotting backend forced on them (the inline one shows figures)."""
+@contextlib.contextmanager
+def kernel_environment(quick: bool) -> Iterator[None]:
+    """The kernels' environment while they run: `COURSE_QUICK` as asked, and no plotting
+    backend forced on them (the inline one shows figures); put back afterwards."""
+    saved = {name: os.environ.get(name) for name in ("COURSE_QUICK", "MPLBACKEND")}
+    os.environ["COURSE_QUICK"] = "1" if quick else "0"
     os.environ.pop("MPLBACKEND", None)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
