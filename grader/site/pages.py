@@ -9,6 +9,7 @@ rebuilds only what changed.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,10 +194,19 @@ def stage(source: Path, tracks: list[str] | None = None) -> list[Chapter]:
             put(f"guides/{guide}.md", (DOCS / f"{guide}.md").read_bytes())
     for page in [*(DOCS / "models").glob("*.md"), DOCS / "benchmarks.md"]:
         if page.exists():
-            put(str(page.relative_to(DOCS)), page.read_bytes())
+            put(str(page.relative_to(DOCS)), page.read_text(encoding="utf-8") + _recorded_figures_cell())
     for stale in [p for p in source.rglob("*") if p.is_file() and p not in written]:
         stale.unlink()
     return staged
+
+
+def _recorded_figures_cell() -> str:
+    """A hidden cell naming the digest of the recorded figures (benchmark results, model
+    metadata), so that a page showing them runs again when they change, not only its code."""
+    recorded = sorted([*(paths.REPO_ROOT / "benchmarks" / "results").glob("*.json"),
+                       *(paths.REPO_ROOT / "course" / "pretrained").glob("*.json")])
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in recorded)).hexdigest()[:16]
+    return f"\n```{{code-cell}} ipython3\n:tags: [remove-cell]\n# recorded figures: {digest}\n```\n"
 
 
 def _mathjax_file() -> Path:
