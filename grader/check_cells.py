@@ -40,6 +40,11 @@ def check_cell(exercise: str) -> nbformat.NotebookNode:
     return nbformat.v4.new_code_cell(f'check("{exercise}")')
 
 
+def is_check_cell(cell: nbformat.NotebookNode) -> bool:
+    """A `check("...")` cell (as `check_cell` writes it)."""
+    return cell.cell_type == "code" and cell.source.startswith("check(")
+
+
 def with_check_cells(notebook: nbformat.NotebookNode, track: str, stem: str,
                      then: Callable[[str], list[nbformat.NotebookNode]] = lambda exercise: []
                      ) -> nbformat.NotebookNode:

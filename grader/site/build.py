@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader import paths
+from grader import check_cells, paths
 from grader.site import execution, pages
 
 MARKER = ".course-site"  # in a folder `grader site` wrote, so that it may replace it
@@ -71,7 +71,7 @@ def failing_checks(built: Built) -> list[str]:
     failing = []
     for chapter in built.chapters:
         for cell in built.executed(chapter).cells:
-            if cell.cell_type == "code" and cell.source.startswith("check("):
+            if check_cells.is_check_cell(cell):
                 shown = "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in cell.outputs)
                 if not shown.startswith("✓"):
                     failing.append(f"{chapter.docname} {cell.source}: {shown.strip()[:300]}")

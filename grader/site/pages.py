@@ -61,17 +61,10 @@ def answered_exercise_notebook(chapter: Chapter) -> nbformat.NotebookNode:
                                     notebooks.read_notebook(chapter.script))
 
 
-def is_check_cell(cell: nbformat.NotebookNode, chapter: Chapter) -> bool:
-    """The set-up cell or a `check("...")` cell: the student's tools, not the chapter."""
+def hidden_on_the_page(cell: nbformat.NotebookNode, chapter: Chapter) -> bool:
+    """The set-up cell or a check cell: the student's tools, not the chapter."""
     setup = check_cells.setup_cell(chapter.track, chapter.stem).source
-    return cell.cell_type == "code" and (cell.source == setup or cell.source.startswith("check("))
-
-
-def chapter_title(notebook: nbformat.NotebookNode) -> str:
-    for cell in notebook.cells:
-        if cell.cell_type == "markdown" and cell.source.startswith("# "):
-            return cell.source.splitlines()[0][2:].strip()
-    raise ValueError("a chapter must start with a `# Title` markdown cell")
+    return check_cells.is_check_cell(cell) or (cell.cell_type == "code" and cell.source == setup)
 
 
 def chapter_page(chapter: Chapter) -> nbformat.NotebookNode:
@@ -79,10 +72,12 @@ def chapter_page(chapter: Chapter) -> nbformat.NotebookNode:
     notebook = answered_exercise_notebook(chapter)
     for cell in notebook.cells:
         cell.source = SOLUTION_MARKERS.sub("", cell.source)
-        if is_check_cell(cell, chapter):
+        if hidden_on_the_page(cell, chapter):
             cell.metadata["tags"] = [*cell.metadata.get("tags", []), *HIDDEN]
-    title_at = next(i for i, cell in enumerate(notebook.cells)
-                    if cell.cell_type == "markdown" and cell.source.startswith("# "))
+    title_at = next((i for i, cell in enumerate(notebook.cells)
+                     if cell.cell_type == "markdown" and cell.source.startswith("# ")), None)
+    if title_at is None:
+        raise ValueError(f"{paths.relative(chapter.script)} must start with a `# Title` markdown cell")
     notebook.cells.insert(title_at + 1, nbformat.v4.new_markdown_cell(_work_on_it(chapter)))
     for index, cell in enumerate(notebook.cells):
         cell.id = f"cell-{index}"
@@ -120,15 +115,12 @@ def track_summaries() -> dict[str, str]:
     return rows
 
 
-def track_page(track: str, titles: dict[str, str]) -> str:
-    lines = [f"# {TRACK_TITLES.get(track, track)}", "", track_summaries().get(track, ""), "", "```{toctree}",
-             ":maxdepth: 1", ""]
-    lines += [f"{stem}" for stem in titles]
+def track_page(track: str, summary: str, stems: list[str]) -> str:
+    lines = [f"# {TRACK_TITLES.get(track, track)}", "", summary, "", "```{toctree}", ":maxdepth: 1", "", *stems]
     return "\n".join([*lines, "```", ""])
 
 
-def home_page(tracks: list[str]) -> str:
-    summaries = track_summaries()
+def home_page(tracks: list[str], summaries: dict[str, str]) -> str:
     rows = "\n".join(f"| [{TRACK_TITLES.get(t, t)}]({t}/index.md) | {summaries.get(t, '')} |" for t in tracks)
     models = sorted(p.stem for p in (DOCS / "models").glob("*.md"))
     return f"""# JAX and Generative AI for Science
@@ -178,17 +170,15 @@ def stage(source: Path, tracks: list[str] | None = None) -> list[Chapter]:
 
     put("conf.py", (Path(__file__).parent / "conf.py").read_bytes())
     put("_static/mathjax/tex-svg-full.js", _mathjax_file().read_bytes())
-    staged = chapters(tracks)
+    staged, summaries = chapters(tracks), track_summaries()
+    for chapter in staged:
+        put(f"{chapter.docname}.ipynb", nbformat.writes(chapter_page(chapter)) + "\n")
+        put(f"{chapter.track}/_files/{chapter.stem}.ipynb", chapter.exercise_notebook.read_bytes())
+        put(f"{chapter.track}/_files/test_{chapter.stem}.py", chapter.visible_tests.read_bytes())
     for track in tracks:
-        titles = {}
-        for chapter in (c for c in staged if c.track == track):
-            page = chapter_page(chapter)
-            titles[chapter.stem] = chapter_title(page)
-            put(f"{chapter.docname}.ipynb", nbformat.writes(page) + "\n")
-            put(f"{track}/_files/{chapter.stem}.ipynb", chapter.exercise_notebook.read_bytes())
-            put(f"{track}/_files/test_{chapter.stem}.py", chapter.visible_tests.read_bytes())
-        put(f"{track}/index.md", track_page(track, titles))
-    put("index.md", home_page(tracks))
+        stems = [chapter.stem for chapter in staged if chapter.track == track]
+        put(f"{track}/index.md", track_page(track, summaries.get(track, ""), stems))
+    put("index.md", home_page(tracks, summaries))
     for guide in GUIDES:
         if (DOCS / f"{guide}.md").exists():
             put(f"guides/{guide}.md", (DOCS / f"{guide}.md").read_bytes())

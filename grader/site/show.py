@@ -7,28 +7,16 @@ and from the shipped models' metadata, so that no number is typed twice.
 from __future__ import annotations
 
 import html
-import importlib.util
-import sys
 
 from IPython.display import HTML, Markdown, display
 
-from grader import paths
-
-
-def _results_module():
-    """`benchmarks/results.py`, imported from the checkout (benchmarks are scripts, not a package)."""
-    if "benchmarks.results" in sys.modules:
-        return sys.modules["benchmarks.results"]
-    spec = importlib.util.spec_from_file_location("benchmarks.results", paths.REPO_ROOT / "benchmarks" / "results.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["benchmarks.results"] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 def recorded(name: str) -> dict | None:
-    """The figures `benchmarks/<name>.py` last wrote, or None."""
-    return _results_module().load(name)
+    """The figures `benchmarks/<name>.py` last wrote, or None (the site builds from a checkout,
+    whose root is on the path, as for the benchmark scripts themselves)."""
+    from benchmarks import results
+
+    return results.load(name)
 
 
 def _cell(value) -> str:

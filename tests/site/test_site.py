@@ -13,7 +13,7 @@ import re
 import nbformat
 import pytest
 
-from grader import paths
+from grader import check_cells, paths
 from grader.site import build, pages
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("site")]
@@ -24,7 +24,7 @@ def test_every_chapter_ran_and_every_check_cell_passed(built_site):
     assert build.failing_checks(built_site) == []
     for chapter in built_site.chapters:
         notebook = built_site.executed(chapter)
-        checks = [cell for cell in notebook.cells if cell.cell_type == "code" and cell.source.startswith("check(")]
+        checks = [cell for cell in notebook.cells if check_cells.is_check_cell(cell)]
         assert len(checks) == len(pages.percent.exercises(chapter.script)), chapter.docname
         assert all(cell.execution_count for cell in notebook.cells if cell.cell_type == "code"), chapter.docname
 
