@@ -58,13 +58,8 @@ def load(name: str) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def load_all() -> dict[str, dict]:
-    """Every recorded benchmark's figures, by name."""
-    return {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(RESULTS_DIR.glob("*.json"))}
-
-
 def _machine() -> dict:
-    import jax  # here, so that `load` and `load_all` (the site) need no JAX
+    import jax  # here, so that `load` (the site) needs no JAX
 
     device = jax.devices()[0]
     return {"cpus": os.cpu_count(), "platform": f"{platform.system()} {platform.machine()}",
