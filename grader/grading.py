@@ -19,7 +19,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from grader import namespaces, paths, remote, reports, sealing, suites
+from grader import compile_time, namespaces, paths, remote, reports, sealing, suites
 from grader.pytest_plugin import TestOutcome
 from grader.reports import Grade
 
@@ -139,14 +139,6 @@ def sandboxes(settings: Settings) -> remote.Sandboxes:
     return _sandboxes[settings]
 
 
-_compiling = {"seconds": 0.0, "listening": False}  # JAX's compile time in this trusted process
-
-
-def _count_compile_time(event: str, duration: float, **_) -> None:
-    if event.startswith("/jax/core/compile/"):
-        _compiling["seconds"] += duration
-
-
 class _Phases:
     """Where a grading's time goes in this process: collecting the tests, and running them."""
 
@@ -169,11 +161,7 @@ def run_hidden_tests(tests: list[HiddenTest], root: Path, settings: Settings
 
     Returns each test's outcome, and seconds by what they went to.
     """
-    import jax
-
-    if not _compiling["listening"]:
-        jax.monitoring.register_event_duration_secs_listener(_count_compile_time)
-        _compiling["listening"] = True
+    compile_time.seconds()  # start counting
     started = time.perf_counter()
     sandboxes_ = sandboxes(settings)
     first_start = {"starting the worker's fork server (once)": time.perf_counter() - started} \
@@ -201,7 +189,7 @@ def _pytest_session(tests: list[HiddenTest], root: Path, sandboxes_: remote.Sand
 
     sandboxed = SandboxedSubmissions(sandboxes_, whole_scripts=whole_scripts, clock=clock)
     recorder, phases = Recorder(None), _Phases()
-    compiled_before = _compiling["seconds"]
+    compiled_before = compile_time.seconds()
     arguments = [str(paths.REPO_ROOT / test.nodeid) for test in tests] + [
         f"--target={root}", f"--rootdir={paths.REPO_ROOT}", "-o", "addopts=", "-q", "-p", "no:cacheprovider",
         "-W", "ignore", "-p", "no:unraisableexception", "-p", "no:threadexception", "-p", "no:faulthandler"]
@@ -216,7 +204,7 @@ def _pytest_session(tests: list[HiddenTest], root: Path, sandboxes_: remote.Sand
                                              brief=False, error="an error of the grader"))
     running = time.perf_counter() - phases.collected
     timing = {"collecting the tests": phases.collected - phases.start, **sandboxed.spent,
-              "compiling the reference (trusted)": _compiling["seconds"] - compiled_before}
+              "compiling the reference (trusted)": compile_time.seconds() - compiled_before}
     timing["running the reference and the checks (trusted)"] = running - sum(
         seconds for what, seconds in timing.items() if what != "collecting the tests")
     return outcomes, timing

@@ -149,6 +149,12 @@ class Script:
     cells: tuple[percent.Cell, ...]
 
 
+# Where a student's test calls spend their time: JAX's tracing, lowering and compiling, as the
+# student's process reports it with each reply (`student_process.CompileClock`), and the rest.
+STUDENT_COMPILING = "student code: tracing and compiling it (as its process reports)"
+STUDENT_RUNNING = "student code: running it, and the round trips"
+
+
 class Clock:
     """The deadlines of the current test and of the whole submission."""
 
@@ -164,7 +170,10 @@ class Clock:
         try:
             yield
         finally:
-            self.spent[what] = self.spent.get(what, 0.0) + time.perf_counter() - start
+            self.add(what, time.perf_counter() - start)
+
+    def add(self, what: str, seconds: float) -> None:
+        self.spent[what] = self.spent.get(what, 0.0) + seconds
 
     def start_test(self) -> None:
         self.test_deadline = min(time.monotonic() + self.limits.per_test_s, self.submission_deadline)
@@ -188,6 +197,7 @@ class StudentProcess:
         self.zygote, self.script, self.exercise, self.clock = zygote, script, exercise, clock
         self.stopped: str | None = None  # why it is no longer usable
         self.problems: list[str] = []
+        self.compiled_s = 0.0  # what the process said its last request spent compiling
         with clock.timing("starting sandboxes"):
             self.pid, self.channel = zygote.spawn(policy)
         try:
@@ -220,8 +230,14 @@ class StudentProcess:
         return self._request({"op": "describe", "name": name})
 
     def evaluate(self, fn: Any, args: tuple, kwargs: dict) -> Any:
-        with self.clock.timing("student code (compiling and running it)"):
+        self.compiled_s, start = 0.0, time.perf_counter()
+        try:
             return self._request({"op": "evaluate", "fn": fn, "args": args, "kwargs": kwargs})
+        finally:  # the split is only reported, never scored: the student's process could misstate it
+            elapsed = time.perf_counter() - start
+            compiled = min(self.compiled_s, elapsed)
+            self.clock.add(STUDENT_COMPILING, compiled)
+            self.clock.add(STUDENT_RUNNING, elapsed - compiled)
 
     def _request(self, message: dict) -> Any:
         __tracebackhide__ = True
@@ -234,6 +250,8 @@ class StudentProcess:
             reply = self._receive()
         except (EOFError, OSError, wire.ProtocolError) as error:
             raise SubmissionStopped(self._stop(self._why_it_ended(error))) from None
+        compiled = reply.get("compiled_s")
+        self.compiled_s = float(compiled) if isinstance(compiled, float) and 0 <= compiled < 1e6 else 0.0
         if "error" in reply:
             error = reply["error"]
             failure = failures.Failure(error["short"], bool(error["todo"]), str(error["typename"])[:100])

@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from grader import failures, wire
+from grader import compile_time, failures, wire
 from grader.loader import load_cells
 from grader.percent import Cell
 from grader.submissions import Namespace
@@ -136,10 +136,12 @@ def serve(channel: socket.socket) -> None:
             request = pickle.loads(wire.receive(channel))
         except EOFError:
             return
+        compiled_before = compile_time.seconds()
         try:
             reply = {"ok": HANDLERS[request["op"]](request)}
         except BaseException as error:  # noqa: B036 -- a SystemExit from student code is a failure like any
             reply = {"error": _error(error)}
+        reply["compiled_s"] = float(compile_time.seconds() - compiled_before)
         try:
             payload = wire.encode(reply, _keep)
         except BaseException as error:  # noqa: B036 -- e.g. an answer nested too deep

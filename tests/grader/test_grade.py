@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import grading, paths, reports
+from grader import grading, paths, remote, reports
 from grader.grading import grade_all
 from grader.remote import Limits
 
@@ -116,6 +116,14 @@ def test_the_cheater_gains_nothing(graded):
     result = json.loads((out / "cheater" / "result.json").read_text())
     assert result["score"] == 0 == json.loads((out / "cheater" / "results.json").read_text())["score"]
     assert not list(out.rglob("result.json.*")) and len(list(out.glob("*/result.json"))) == len(CASES) + len(COPIES)
+
+
+def test_the_timings_split_student_code_into_compiling_and_running(graded):
+    _, out, _ = graded
+    timing = json.loads((out / "good" / "result.json").read_text())["timing"]
+    compiling, running = timing[remote.STUDENT_COMPILING], timing[remote.STUDENT_RUNNING]
+    assert compiling > 0.1 and running > 0  # the good answers compile: the sandbox reported it
+    assert timing["compiling the reference (trusted)"] > 0
 
 
 @pytest.mark.slow
