@@ -150,7 +150,7 @@ class Script:
 
 
 # Where a student's test calls spend their time: JAX's tracing, lowering and compiling, as the
-# student's process reports it with each reply (`student_process.CompileClock`), and the rest.
+# student's process reports it with each reply (`grader.compile_time`), and the rest.
 STUDENT_COMPILING = "student code: tracing and compiling it (as its process reports)"
 STUDENT_RUNNING = "student code: running it, and the round trips"
 
