@@ -1,22 +1,25 @@
-"""Quality of the shipped galaxy diffusion model (the `astro` track), on held-out galaxies.
+"""Quality and speed of the shipped galaxy diffusion model (the `astro` track), on held-out galaxies.
 
-1. Generation. Sample 1,000 galaxies from `course.pretrained.load_galaxy_unet()` with the
-   reference sampler of `solutions/astro/03_sampling.py` (DDIM with eta = 1, 300 steps by
-   default: about twenty minutes for 1,000 images on two CPU cores), each with a class label
-   drawn at random from the training set's labels, so that the samples follow
-   p(x) = sum_c p(c) p(x | c) (`--unconditional` samples with the label dropped instead:
-   that branch of the network is trained on only the 15% of images whose label is dropped,
-   and its galaxies come out less varied), and compare four morphology statistics
+1. Generation. Sample 1,000 galaxies from `course.pretrained.load_galaxy_unet()` (or the
+   model of `--weights`) with the reference sampler of `solutions/astro/03_sampling.py`
+   (DDIM with eta = 1, 300 steps: about twenty minutes for 1,000 images on two CPU cores)
+   or, for a model trained as an EDM denoiser (`pretraining.galaxy_edm`), the library's
+   Heun sampler (`course.pretrained.sample_galaxies`: EDM's 2nd-order sampler, 20 steps,
+   39 network evaluations; `--sampler ddim` samples its noise predictor by DDIM), each
+   with a class label drawn at random from the training
+   set's labels, so that the samples follow p(x) = sum_c p(c) p(x | c) (`--unconditional`
+   samples with the label dropped instead), and compare four morphology statistics
    (`course.morphology`: total flux, half-light radius, ellipticity, peak pixel) with
    1,000 held-out test galaxies by the Wasserstein-1 distance of their distributions.
-   Printed next to it: the floor (1,000 other held-out galaxies against the same 1,000:
-   what a perfect model scores) and a Gaussian-pixel baseline (images drawn from a
-   Gaussian with the per-pixel mean and covariance of the training set), with the ratio to
-   the floor. Target: within 2x the floor on every statistic. Then each statistic's mean,
-   standard deviation and 5th and 95th percentiles for the samples and the data, the
-   distances of the ellipticity's two components (`shape_components`), the step of the
-   sampling at which the samples' shapes part from the data's (`shape_trace`), and the
-   light in the samples' outskirts and sky (`outskirts`).
+   Printed next to it: the floor (as many other held-out galaxies as samples, against the
+   same 1,000: what a perfect model scores) and a Gaussian-pixel baseline (images drawn
+   from a Gaussian with the per-pixel mean and covariance of the training set), with the
+   ratio to the floor. Target: within 2x the floor on every statistic. Then each
+   statistic's mean, standard deviation and 5th and 95th percentiles for the samples and
+   the data, the distances of the ellipticity's two components (`shape_components`), with
+   DDIM the step of the sampling at which the samples' shapes part from the data's
+   (`shape_trace`), and the light in the samples' outskirts and sky (`outskirts`).
+   `--samples 200` screens a candidate cheaply.
 2. Reconstruction. Blur 100 held-out galaxies with the PSF, add the survey's sky noise,
    and reconstruct them by diffusion posterior sampling (`deconvolve` of
    `solutions/astro/04_reconstruction.py`), Wiener filtering and Richardson-Lucy
@@ -40,26 +43,29 @@
    (slope 1 for the posterior mean; above 1, the network leaves noise in the galaxies'
    cores that it could have told apart; the shipped model's is 1.9 at step 2), and their
    correlation.
-4. Shape recovery (a diagnosis, no target). Noise 1,000 held-out galaxies to one of the
+4. Sampling speed (EDM denoisers only). `course.pretrained.sample_galaxies`: 16 galaxies in a first call
+   (compilation included) and 1,000 in batches. Targets: at most 40 network evaluations
+   per galaxy, 16 galaxies in 10 s, 1,000 in 150 s.
+5. Shape recovery (a diagnosis, no target). Noise 1,000 held-out galaxies to one of the
    lowest steps (2, 5, 10 of the 1,000: noise 0.012 to 0.027), sample them back one step
    at a time, and compare their ellipticities with the same galaxies' truth, over the
    floor (`shape_recovery`). The exact model gives back galaxies distributed as the data
    from any step; a ratio above 1 is what the last few steps of every sampling do to the
    shapes, whatever the chains bring to them.
 
-    uv run python benchmarks/astro_quality.py [--steps 300] [--eta 1] [--deterministic-from STEP]
-                                              [--dps-steps 100]
-                                              [--unconditional] [--skip-generation]
-                                              [--skip-reconstruction]
+    uv run python benchmarks/astro_quality.py [--heun-steps 20] [--churn 0] [--samples 1000]
+                                              [--sampler ddim --steps 300 --eta 1 --deterministic-from STEP]
+                                              [--dps-steps 100] [--unconditional]
+                                              [--skip-generation] [--skip-reconstruction]
+                                              [--skip-speed] [--skip-diagnoses]
                                               [--weights galaxy_unet.eqx]
 
-`--weights` scores another model written by `course.pretrained.train_galaxy_unet --output`
+`--weights` scores another model written by `pretraining.galaxy_unet --output` or
+`pretraining.galaxy_edm --output`
 (the `.json` next to it) instead of the shipped one.
-`--deterministic-from STEP` takes the sampling's steps at or below diffusion step STEP
-without fresh noise (eta 0), as Karras et al. (2022) add their sampler's noise only within a
-range of noise levels: there the network's errors stop being renewed at every step. The
-shipped model with `--deterministic-from 20` scores flux 1.09, half-light radius 1.03,
-ellipticity 5.20 and peak 1.40 times the floor (1.02, 1.13, 5.91 and 1.48 without).
+`--deterministic-from STEP` (with `--sampler ddim`) takes the sampling's steps at or below
+diffusion step STEP without fresh noise (eta 0). `docs/models/galaxy.md` records what each
+candidate model scored.
 """
 
 from __future__ import annotations
@@ -74,7 +80,7 @@ import numpy as np
 import skimage.restoration
 
 from benchmarks.results import Table, save
-from course import morphology, pretrained
+from course import morphology, pretrained, samplers
 from course.data import galaxies as galaxy_data
 from grader import paths
 from grader.loader import load_script
@@ -89,6 +95,51 @@ NUM_IMAGES = 1000
 ellipticities = jax.jit(jax.vmap(morphology.ellipticity))
 NUM_RECONSTRUCTIONS = 100
 MAX_RATIO = 2.0
+NO_LABEL = 2  # the class label of the network's unconditional branch
+SPEED_IMAGES = 16
+SPEED_TARGETS = {"network evaluations": 40, f"{SPEED_IMAGES} galaxies (s)": 10.0, f"{NUM_IMAGES} galaxies (s)": 150.0}
+
+
+def sampler_description(args) -> str:
+    if args.sampler == "heun":
+        churn = f", churn {args.churn:g}" if args.churn else ""
+        evaluations = samplers.network_evaluations(args.heun_steps)
+        return f"Heun {args.heun_steps} steps ({evaluations} network evaluations{churn})"
+    deterministic = "" if args.deterministic_from < 0 else f" (0 at or below step {args.deterministic_from})"
+    return f"DDIM {args.steps} steps, eta {args.eta}{deterministic}"
+
+
+def sampling_speed(args, shipped, train) -> tuple[bool, Table]:
+    """Wall time of `course.pretrained.sample_galaxies`: 16 galaxies in a first call
+    (compilation included, as a student's first sampling cell), the same again, and
+    1,000 galaxies in batches of `--batch`."""
+    nfe = samplers.network_evaluations(args.heun_steps)
+    labels = train.labels[:NUM_IMAGES]
+    print(f"== Sampling speed: Heun {args.heun_steps} steps, {nfe} network evaluations per galaxy ==")
+    timings = {"network evaluations": nfe}
+    for name in ("first call", "again"):
+        start = time.perf_counter()
+        pretrained.sample_galaxies(shipped, jax.random.key(args.seed), labels[:SPEED_IMAGES],
+                                   num_steps=args.heun_steps).block_until_ready()
+        timings[f"{SPEED_IMAGES} galaxies (s)" if name == "first call" else f"{SPEED_IMAGES} galaxies, again (s)"] = (
+            time.perf_counter() - start)
+    start = time.perf_counter()
+    for i, key in enumerate(jax.random.split(jax.random.key(args.seed), NUM_IMAGES // args.batch)):
+        pretrained.sample_galaxies(shipped, key, labels[i * args.batch : (i + 1) * args.batch],
+                                   num_steps=args.heun_steps).block_until_ready()
+    timings[f"{NUM_IMAGES} galaxies (s)"] = time.perf_counter() - start
+    rows, all_ok = [], True
+    for name, value in timings.items():
+        target = SPEED_TARGETS.get(name)
+        ok = target is None or value <= target
+        all_ok &= ok
+        verdict = "" if target is None else f"{'ok' if ok else 'MISSED'} (<= {target:g})"
+        print(f"{name:>28} {value:9.2f}  {verdict}")
+        rows.append([name, value, "" if target is None else target, verdict.split(" ")[0].lower()])
+    print(f"speed target {'met' if all_ok else 'missed'}")
+    return all_ok, Table("Sampling speed", ["measure", "value", "target", "verdict"], rows,
+                         note=f"`course.pretrained.sample_galaxies`, batches of {args.batch}; first call includes "
+                              "compilation")
 
 
 def statistics_of(images) -> dict[str, np.ndarray]:
@@ -106,26 +157,29 @@ def gaussian_pixel_baseline(train_images, key, num_images):
 
 def generation(args, shipped, noising, sampling, recon, train, test) -> tuple[bool, list[Table]]:
     labels = None if args.unconditional else jax.random.choice(jax.random.key(args.seed + 5), train.labels,
-                                                                (NUM_IMAGES,))
-    deterministic = "" if args.deterministic_from < 0 else f" (0 at or below step {args.deterministic_from})"
-    print(f"== Generation: {NUM_IMAGES} samples, DDIM {args.steps} steps, eta {args.eta}{deterministic}, "
+                                                                (args.samples,))
+    how = sampler_description(args)
+    print(f"== Generation: {args.samples} samples, {how}, "
           f"{'no class label' if labels is None else 'class labels drawn from the training set'} ==")
     start = time.perf_counter()
     samples, traced = [], []
-    for i, key in enumerate(jax.random.split(jax.random.key(args.seed), NUM_IMAGES // args.batch)):
+    for i, key in enumerate(jax.random.split(jax.random.key(args.seed), args.samples // args.batch)):
         batch_labels = None if labels is None else labels[i * args.batch : (i + 1) * args.batch]
-        final, states = sample_keeping_states(sampling, shipped, key, args.batch, args.steps, args.eta, batch_labels,
-                                              args.deterministic_from)
-        samples.append(final)
-        traced.append(states)
+        if args.sampler == "heun":
+            batch_labels = jnp.full(args.batch, NO_LABEL) if batch_labels is None else batch_labels
+            final = pretrained.sample_galaxies(shipped, key, batch_labels, num_steps=args.heun_steps, churn=args.churn)
+        else:
+            final, states = sample_keeping_states(sampling, shipped, key, args.batch, args.steps, args.eta,
+                                                  batch_labels, args.deterministic_from)
+            traced.append(states)
+        samples.append(final.block_until_ready())
         print(f"  {(i + 1) * args.batch} images, {time.perf_counter() - start:.0f} s", flush=True)
     samples = jnp.concatenate(samples)
-    states = {t: jnp.concatenate([batch[t] for batch in traced]) for t in traced[0]}
     seconds = time.perf_counter() - start
-    print(f"sampling: {seconds:.0f} s ({seconds / NUM_IMAGES * 1000:.0f} ms per image)")
+    print(f"sampling: {seconds:.0f} s ({seconds / args.samples * 1000:.0f} ms per image)")
 
-    held_out, other = test.truth[:NUM_IMAGES], test.truth[NUM_IMAGES : 2 * NUM_IMAGES]
-    gaussian = gaussian_pixel_baseline(train.truth, jax.random.key(args.seed + 1), NUM_IMAGES)
+    held_out, other = test.truth[:NUM_IMAGES], test.truth[NUM_IMAGES : NUM_IMAGES + args.samples]
+    gaussian = gaussian_pixel_baseline(train.truth, jax.random.key(args.seed + 1), args.samples)
     reference = statistics_of(held_out)
     scores = {name: statistics_of(images) for name, images in
               [("model", samples), ("floor", other), ("gaussian", gaussian)]}
@@ -152,22 +206,26 @@ def generation(args, shipped, noising, sampling, recon, train, test) -> tuple[bo
         spreads.append([name, model.mean(), data.mean(), model.std(), data.std(), model_low, data_low, model_high,
                         data_high])
     components = shape_components(samples, held_out, other)
-    trace = shape_trace(states, labels, shipped, noising, sampling, recon, test)
+    if traced:  # the DDIM chains' states
+        states = {t: jnp.concatenate([batch[t] for batch in traced]) for t in traced[0]}
+        trace = [shape_trace(states, labels, shipped, noising, sampling, recon, test)]
+    else:
+        trace = []
     light = outskirts(samples, held_out)
     for name, (model, data) in light.items():
         print(f"{name}: model {model:.4g}, data {data:.4g}")
-    how = f"{NUM_IMAGES} samples against {NUM_IMAGES} held-out galaxies"
+    compared = f"{args.samples} samples against {NUM_IMAGES} held-out galaxies"
     return all_ok, [
         Table("Generation: morphology statistics, Wasserstein-1 distance to held-out galaxies",
               ["statistic", "model W1", "floor W1", "gaussian W1", "model / floor", "gaussian / floor", "target"],
-              distances, note=f"{how}; DDIM {args.steps} steps, eta {args.eta}{deterministic}, {seconds:.0f} s; "
-                              f"floor: {NUM_IMAGES} other held-out galaxies; target: model / floor <= {MAX_RATIO}"),
+              distances, note=f"{compared}; {how}, {seconds:.0f} s; "
+                              f"floor: {args.samples} other held-out galaxies; target: model / floor <= {MAX_RATIO}"),
         Table("Generation: the statistics' distributions",
               ["statistic", "model mean", "data mean", "model sd", "data sd", "model 5%", "data 5%", "model 95%",
-               "data 95%"], spreads, note=how),
-        components, trace,
+               "data 95%"], spreads, note=compared),
+        components, *trace,
         Table("Generation: the light in the outskirts and the sky", ["measure", "model", "data"],
-              [[name, model, data] for name, (model, data) in light.items()], note=how),
+              [[name, model, data] for name, (model, data) in light.items()], note=compared),
     ]
 
 
@@ -461,6 +519,11 @@ def regression_slopes(estimate, truth) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sampler", choices=["heun", "ddim"], default=None,
+                        help="the library's Heun sampler (default for a model trained as an EDM denoiser) or the "
+                             "reference DDIM sampler of the exercises (default for a noise predictor)")
+    parser.add_argument("--heun-steps", type=int, default=pretrained.SAMPLER_STEPS, help="Heun steps per image")
+    parser.add_argument("--churn", type=float, default=0.0, help="the Heun sampler's stochastic churn (S_churn)")
     parser.add_argument("--steps", type=int, default=300, help="DDIM steps per generated image")
     parser.add_argument("--eta", type=float, default=1.0, help="DDIM eta (0: deterministic, 1: ancestral)")
     parser.add_argument("--deterministic-from", type=int, default=-1, metavar="STEP",
@@ -468,16 +531,25 @@ def main() -> None:
     parser.add_argument("--dps-steps", type=int, default=100, help="steps of diffusion posterior sampling")
     parser.add_argument("--unconditional", action="store_true",
                         help="sample with the class label dropped instead of drawn from the training set's")
+    parser.add_argument("--samples", type=int, default=NUM_IMAGES,
+                        help="galaxies to generate (fewer to screen a candidate; the floor uses as many)")
     parser.add_argument("--batch", type=int, default=250, help="images sampled at once")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-generation", action="store_true")
     parser.add_argument("--skip-reconstruction", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--skip-diagnoses", action="store_true",
+                        help="skip the calibration and shape-recovery diagnoses")
     parser.add_argument("--weights", type=pathlib.Path, default=pretrained.GALAXY_UNET_PATH,
                         help="the model to score (default: the shipped one)")
     args = parser.parse_args()
 
     shipped = pretrained.load_galaxy_unet(args.weights)
     meta = shipped.metadata
+    if args.sampler is None:
+        args.sampler = "ddim" if shipped.denoiser is None else "heun"
+    if args.sampler == "heun" and shipped.denoiser is None:
+        parser.error(f"{args.weights.name} is a noise predictor only; sample it with --sampler ddim.")
     print(f"{args.weights.name}: {meta['parameters']:,} parameters, {meta['steps_done']} training steps "
           f"({meta['training_seconds'] / 60:.0f} min on {meta['device']}); "
           f"sampling schedule {shipped.schedule.num_steps} of {meta['schedule']['num_steps']} steps")
@@ -494,9 +566,16 @@ def main() -> None:
         ok, reconstructed = reconstruction(args, shipped, recon, test)
         tables.append(reconstructed)
         targets.append(f"reconstruction target {'met' if ok else 'missed'}")
-    tables += [calibration(args, shipped, noising, sampling, recon, test),
-               noise_calibration(args, shipped, noising, sampling, recon, test),
-               shape_recovery(args, shipped, noising, sampling, recon, test)]
+    if shipped.denoiser is None:
+        print("== Sampling speed: skipped (the Heun sampler needs a model trained as an EDM denoiser) ==")
+    elif not args.skip_speed:
+        ok, speed = sampling_speed(args, shipped, train)
+        tables.append(speed)
+        targets.append(f"speed target {'met' if ok else 'missed'}")
+    if not args.skip_diagnoses:
+        tables += [calibration(args, shipped, noising, sampling, recon, test),
+                   noise_calibration(args, shipped, noising, sampling, recon, test),
+                   shape_recovery(args, shipped, noising, sampling, recon, test)]
     save("astro_quality", tables, summary="; ".join([f"{args.weights.name}, {meta['parameters']:,} parameters",
                                                      *targets]))
 

@@ -30,7 +30,7 @@ from course import metrics
 from course.data import proteins
 from course.nn.protein_lm import AMINO_ACID_TOKENS, AMINO_ACIDS, CLS, EOS, MASK, PAD, ProteinLM, tokenize
 from course.pretrained.protein_lm import load_protein_lm, model_config
-from course.pretrained.train_protein_lm import CROP, evaluate, frequency_baseline, tiles
+from pretraining.protein_lm import CROP, evaluate, frequency_baseline, tiles
 
 L2_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
 

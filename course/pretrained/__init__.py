@@ -4,10 +4,13 @@ loader is `course.pretrained.protein_lm`).
 
 `load_galaxy_unet()` returns the galaxy diffusion model of the `astro` track: a
 class-conditional noise predictor for noisy 32x32 galaxy images (the `truth` images of
-`course.data.galaxies`; a `course.nn.UNet` trained by v-prediction, wrapped by
-`course.nn.v_prediction.VPredictionModel`), and its DDPM noise schedule. Retrain it with
+`course.data.galaxies`; the shipped one is a `course.nn.UNet` trained by v-prediction,
+wrapped by `course.nn.v_prediction.VPredictionModel`), and its DDPM noise schedule. A model
+trained as an EDM denoiser (`pretraining.galaxy_edm`) loads the same way, wrapped by
+`course.nn.edm.NoisePredictor`, and also gives its denoiser, which `sample_galaxies`
+samples in a few Heun steps (`course.samplers`). Retrain the shipped model with
 
-    uv run python -m course.pretrained.train_galaxy_unet
+    uv run python -m pretraining.galaxy_unet
 """
 
 import hashlib
@@ -18,14 +21,18 @@ from typing import NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from course import samplers
+from course.data.galaxies import STAMP_SIZE
+from course.nn.edm import EDMDenoiser, NoisePredictor
 from course.nn.unet import UNet
 from course.nn.v_prediction import VPredictionModel
 from course.schedules import DDPMSchedule
 
 _HERE = pathlib.Path(__file__).parent
 GALAXY_UNET_PATH = _HERE / "galaxy_unet.eqx"
-RETRAIN_COMMAND = "uv run python -m course.pretrained.train_galaxy_unet"
+RETRAIN_COMMAND = "uv run python -m pretraining.galaxy_unet"
 
 
 class ChecksumError(RuntimeError):
@@ -34,7 +41,8 @@ class ChecksumError(RuntimeError):
 
 class PretrainedDiffusion(NamedTuple):
     """A trained noise predictor `model(x_t, t, y) -> eps` for one image, the schedule to
-    sample it with and `metadata` (the hyperparameters and the training log).
+    sample it with, `metadata` (the hyperparameters and the training log) and, for a model
+    trained as an EDM denoiser, the `denoiser(x, sigma, y) -> x0` the noise predictor wraps.
 
     The schedule is the training schedule (`metadata["schedule"]`) without its last, nearly
     pure-noise steps: the cosine schedule ends with `alpha_bar` near 1e-9, where the
@@ -45,12 +53,15 @@ class PretrainedDiffusion(NamedTuple):
     network needs no change.
     """
 
-    model: UNet | VPredictionModel
+    model: UNet | VPredictionModel | NoisePredictor
     schedule: DDPMSchedule
     metadata: dict
+    denoiser: EDMDenoiser | None = None
 
 
 DEFAULT_MAX_NOISE_LEVEL = 20.0
+SAMPLER_STEPS = 20  # Heun steps of `sample_galaxies`: 39 network evaluations
+SAMPLER_SIGMA_MIN = 5e-4  # its lowest noise level before the last step to 0 (image units; EDM: sigma_data / 250)
 
 
 def sampling_schedule(spec: dict) -> DDPMSchedule:
@@ -100,6 +111,11 @@ def load_galaxy_unet(path: str | pathlib.Path = GALAXY_UNET_PATH) -> PretrainedD
     )
     schedule = sampling_schedule(metadata["schedule"])
     parameterisation = metadata.get("parameterisation", {"kind": "epsilon"})
+    if parameterisation["kind"] == "edm":
+        sigma_data = jnp.zeros(parameterisation["sigma_data_shape"])
+        network, sigma_data = eqx.tree_deserialise_leaves(path, (skeleton, sigma_data))
+        denoiser = EDMDenoiser(network, sigma_data)
+        return PretrainedDiffusion(NoisePredictor(denoiser, schedule.alpha_bars), schedule, metadata, denoiser)
     if parameterisation["kind"] == "v" and "data_scale" in parameterisation:
         # Written by earlier versions of the training script: one data scale for every pixel.
         network = eqx.tree_deserialise_leaves(path, skeleton)
@@ -114,3 +130,26 @@ def load_galaxy_unet(path: str | pathlib.Path = GALAXY_UNET_PATH) -> PretrainedD
     else:
         raise ValueError(f"Unknown parameterisation {parameterisation['kind']!r} in {metadata_path.name}.")
     return PretrainedDiffusion(model=model, schedule=schedule, metadata=metadata)
+
+
+def sample_galaxies(
+    pretrained: PretrainedDiffusion,
+    key: PRNGKeyArray,
+    labels: Int[Array, " n"],
+    *,
+    num_steps: int = SAMPLER_STEPS,
+    churn: float = 0.0,
+) -> Float[Array, "n 1 h w"]:
+    """Galaxies of the given class labels (2: no label), one per label, sampled from the
+    denoiser of a model trained as one (`pretraining.galaxy_edm`) by EDM's Heun sampler
+    (`course.samplers.heun_sample`, `2 * num_steps - 1` network evaluations) from the
+    sampling schedule's highest noise level down to 0."""
+    if pretrained.denoiser is None:
+        raise ValueError(f"This model ({pretrained.metadata['parameterisation']['kind']}-prediction) is a noise "
+                         "predictor only: sample it with a DDPM or DDIM sampler on its schedule (the astro track's "
+                         "`sample`), or train an EDM denoiser with `uv run python -m pretraining.galaxy_edm`.")
+    sigma_max = pretrained.metadata["schedule"].get("max_noise_level", DEFAULT_MAX_NOISE_LEVEL)
+    sigmas = samplers.karras_sigmas(num_steps, SAMPLER_SIGMA_MIN, sigma_max)
+    labels = jnp.asarray(labels)
+    return samplers.heun_sample(pretrained.denoiser, key, labels.shape[0], (1, STAMP_SIZE, STAMP_SIZE), sigmas, labels,
+                                churn=churn)

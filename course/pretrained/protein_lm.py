@@ -2,7 +2,7 @@
 saving it, and loading real ESM-2 weights converted with `esm2quinox` instead (optional).
 
 The weights `protein_lm.eqx` and their hyperparameters `protein_lm.json` lie beside this
-file; they are made by `uv run python -m course.pretrained.train_protein_lm`.
+file; they are made by `uv run python -m pretraining.protein_lm`.
 """
 
 import hashlib
@@ -17,7 +17,7 @@ from course.nn.protein_lm import ALPHABET, LanguageModelHead, ProteinLM
 
 WEIGHTS_FILE = Path(__file__).with_name("protein_lm.eqx")
 CONFIG_FILE = Path(__file__).with_name("protein_lm.json")
-RETRAIN_COMMAND = "uv run python -m course.pretrained.train_protein_lm"
+RETRAIN_COMMAND = "uv run python -m pretraining.protein_lm"
 
 
 def sha256(path: Path) -> str:

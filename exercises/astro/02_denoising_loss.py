@@ -157,7 +157,7 @@ check("conditional_denoising_loss")
 # smaller UNet take a few minutes on a laptop (`COURSE_QUICK=1` runs a handful); the loss
 # falls quickly, then slowly. The model shipped with the course
 # (`course.pretrained.load_galaxy_unet`, a wider UNet of 1M parameters) was trained on
-# the same galaxies, for 6 minutes on a GPU, by `course.pretrained.train_galaxy_unet`
+# the same galaxies, for 6 minutes on a GPU, by `pretraining.galaxy_unet`
 # (whose defaults train a smaller one on a laptop CPU in about 20 minutes), seeing each
 # galaxy in one of its 8 orientations in the stamp at random, with two changes. Its UNet sees
 # each pixel multiplied by about one over its typical value (from 3 in the galaxies'

@@ -248,5 +248,5 @@ axes[0].legend(fontsize=8)
 # as elongated as its most elongated. Look at the samples with a stretch that shows faint
 # light (`np.arcsinh(image / 0.005)`): their outskirts are lumpy where the simulated
 # galaxies are smooth, and a lump gives a round galaxy a shape. The training script
-# (`course.pretrained.train_galaxy_unet`) lists what wider networks, longer training and
+# (`pretraining.galaxy_unet`) lists what wider networks, longer training and
 # other choices scored; none closed this gap.

@@ -31,12 +31,12 @@ def test_damaged_weights_are_refused_with_advice(tmp_path):
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0xFF
     weights.write_bytes(bytes(data))
-    with pytest.raises(pretrained.ChecksumError, match="train_galaxy_unet"):
+    with pytest.raises(pretrained.ChecksumError, match="pretraining.galaxy_unet"):
         pretrained.load_galaxy_unet(weights)
 
 
 def test_missing_weights_say_how_to_retrain(tmp_path):
-    with pytest.raises(FileNotFoundError, match="train_galaxy_unet"):
+    with pytest.raises(FileNotFoundError, match="pretraining.galaxy_unet"):
         pretrained.load_galaxy_unet(tmp_path / "absent.eqx")
 
 
@@ -45,7 +45,7 @@ def save_and_load_tiny_unet(tmp_path, seed: int, position_channels: bool = False
     """A small random UNet written by the training script's `save` (with its `data_scale`
     if given) with `metadata` (its architecture added), and what `load_galaxy_unet` makes
     of the file."""
-    from course.pretrained import train_galaxy_unet as script
+    from pretraining import galaxy_unet as script
 
     network = UNet(1, (8, 16), embedding_dim=16, groups=4, num_classes=2, position_channels=position_channels,
                    attention=attention, key=jax.random.key(seed))
@@ -91,7 +91,7 @@ def test_files_with_one_data_scale_for_every_pixel_still_load(tmp_path):
 
 
 def test_the_data_scale_is_one_over_each_pixels_rms_symmetrised_and_capped():
-    from course.pretrained.train_galaxy_unet import MIN_DATA_SD, pixel_data_scale
+    from pretraining.galaxy_unet import MIN_DATA_SD, pixel_data_scale
 
     rows, cols = np.indices((8, 8)) - 3.5
     profile = 2.0 * np.exp(-(rows**2 + cols**2) / 8.0)
@@ -109,7 +109,7 @@ def test_the_data_scale_is_one_over_each_pixels_rms_symmetrised_and_capped():
 
 
 def test_the_moment_loss_weights_measure_flux_centroid_shape_and_size():
-    from course.pretrained.train_galaxy_unet import MOMENT_WIDTHS, moment_weights
+    from pretraining.galaxy_unet import MOMENT_WIDTHS, moment_weights
 
     weights = np.asarray(moment_weights(32))
     assert weights.shape == (6 * len(MOMENT_WIDTHS), 32, 32)
@@ -124,7 +124,7 @@ def test_the_moment_loss_weights_measure_flux_centroid_shape_and_size():
 
 
 def test_training_fine_tunes_with_the_moment_loss_after_the_pixel_loss_phase():
-    from course.pretrained.train_galaxy_unet import Config, phases
+    from pretraining.galaxy_unet import Config, phases
 
     main_phase, finetune = phases(
         Config(steps=400, stop_after=300, finetune_steps=80, finetune_warmup_steps=10, moment_loss_weight=0.5)
@@ -144,8 +144,8 @@ def test_training_fine_tunes_with_the_moment_loss_after_the_pixel_loss_phase():
 
 @pytest.mark.parametrize("t", [3, 30, 300])
 def test_the_loss_weights_give_the_v_errors_of_the_loss_scale(t):
-    from course.pretrained.train_galaxy_unet import loss_weights
     from course.schedules import DDPMSchedule
+    from pretraining.galaxy_unet import loss_weights
 
     alpha_bars = DDPMSchedule.cosine(500).alpha_bars
     rng = np.random.default_rng(t)
@@ -167,7 +167,7 @@ def test_the_loss_weights_give_the_v_errors_of_the_loss_scale(t):
 
 
 def test_dihedral_copies_are_the_eight_symmetries_of_the_square():
-    from course.pretrained.train_galaxy_unet import dihedral_copies
+    from pretraining.galaxy_unet import dihedral_copies
 
     images = np.arange(2 * 3 * 3, dtype=np.float32).reshape(2, 1, 3, 3)
     copies = dihedral_copies(images)
@@ -182,7 +182,7 @@ def test_dihedral_copies_are_the_eight_symmetries_of_the_square():
 
 
 def test_a_share_of_each_batch_can_be_trained_at_the_lowest_steps():
-    from course.pretrained.train_galaxy_unet import training_steps
+    from pretraining.galaxy_unet import training_steps
 
     key = jax.random.key(0)
     uniform = np.asarray(training_steps(key, 20_000, 968, 0.0, 20))
@@ -199,7 +199,7 @@ def test_a_share_of_each_batch_can_be_trained_at_the_lowest_steps():
 def test_the_training_update_is_adamw_with_the_steps_learning_rate():
     import optax
 
-    from course.pretrained.train_galaxy_unet import optimizer
+    from pretraining.galaxy_unet import optimizer
 
     params = {"w": jnp.array([1.0, -2.0, 0.5])}
     grads = [{"w": jnp.array([0.3, -0.1, 0.2])}, {"w": jnp.array([-0.2, 0.4, 0.1])}]
@@ -218,7 +218,7 @@ def test_the_training_update_is_adamw_with_the_steps_learning_rate():
 
 
 def test_a_timed_first_phase_is_refitted_to_its_time_budget():
-    from course.pretrained.train_galaxy_unet import TIMING_STEPS, Config, fitted_to_time, phases
+    from pretraining.galaxy_unet import TIMING_STEPS, Config, fitted_to_time, phases
 
     config = Config(steps=100_000, stop_after=2500, warmup_steps=500, max_minutes=10.0, finetune_steps=0)
     (main_phase,) = phases(config)
@@ -235,7 +235,7 @@ def test_a_timed_first_phase_is_refitted_to_its_time_budget():
 
 
 def test_training_starts_from_a_saved_network_of_the_same_architecture_and_data_scale(tmp_path):
-    from course.pretrained import train_galaxy_unet as script
+    from pretraining import galaxy_unet as script
 
     data_scale = jnp.linspace(2.0, 50.0, 64).reshape(1, 8, 8)
     network, _ = save_and_load_tiny_unet(

@@ -23,7 +23,7 @@ from course.nn.protein_lm import (
     tokenize,
 )
 from course.pretrained import protein_lm as pretrained
-from course.pretrained.train_protein_lm import choose_and_corrupt, crops, frequency_baseline, tiles
+from pretraining.protein_lm import MASKING, batch_loss, crops, frequency_baseline, tiles
 
 # ESM-2's vocabulary (fair-esm's Alphabet "ESM-1b" standard tokens), written out independently.
 ESM2_TOKENS = ("<cls> <pad> <eos> <unk> L A G V S E R T I D P K Q N F Y M H W C X B U Z O . - <null_1> <mask>").split()
@@ -99,7 +99,7 @@ def test_shipped_weights_load_and_are_checked(tmp_path):
 
     weights, settings = tmp_path / "protein_lm.eqx", tmp_path / "protein_lm.json"
     shutil.copy(pretrained.CONFIG_FILE, settings)
-    with pytest.raises(FileNotFoundError, match="train_protein_lm"):
+    with pytest.raises(FileNotFoundError, match="pretraining.protein_lm"):
         pretrained.load_protein_lm(weights, settings)
     damaged = bytearray(pretrained.WEIGHTS_FILE.read_bytes())
     damaged[-1] ^= 1
@@ -136,14 +136,15 @@ def test_gb1_mutants_match_their_names():
     assert core < np.mean(data.stability) - 1.0  # mutations of buried residues destabilise
 
 
-def test_corruption_touches_residues_only(getkey):
-    tokens = jnp.asarray(np.stack([tokenize("MKVLAGWYHRTE" * 5, length=70)] * 50))
-    corrupted, chosen = jax.vmap(choose_and_corrupt)(tokens, jax.random.split(getkey(), 50))
-    special = (tokens == CLS) | (tokens == EOS) | (tokens == PAD)
-    assert not bool(jnp.any(chosen & special))
-    assert bool(jnp.all(jnp.where(chosen, True, corrupted == tokens)))
-    assert 0.12 < float(chosen.sum() / (~special).sum()) < 0.18
-    assert 0.7 < float(jnp.mean(corrupted[chosen] == MASK)) < 0.9
+def test_the_training_loss_pools_the_exercises_masked_lm_loss_over_the_batch(getkey):
+    tokens = jnp.asarray(np.stack([tokenize(s, length=40) for s in ("MKVLAGWYHRTE" * 3, "MKV" * 5, "AGW" * 11)]))
+    model = lambda t: jnp.sin(jnp.arange(33.0)[None, :] * (t[:, None].astype(jnp.float32) + 1.0))  # logits per token
+    key = getkey()
+    corrupted, chosen = jax.vmap(MASKING.mask_tokens)(tokens, jax.random.split(key, 3))
+    per_sequence = jax.vmap(MASKING.masked_lm_loss)(jax.vmap(model)(corrupted), tokens, chosen)
+    counts = chosen.sum(axis=1, dtype=jnp.float32)
+    expected = jnp.sum(per_sequence * counts) / jnp.sum(counts)
+    np.testing.assert_allclose(batch_loss(model, tokens, key), expected, rtol=1e-5)
 
 
 def test_crops_tiles_and_baseline():

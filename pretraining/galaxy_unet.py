@@ -1,10 +1,10 @@
 """Train the galaxy diffusion model shipped with the course (the `astro` track).
 
     # the shipped model: 6 minutes on one GPU
-    uv run python -m course.pretrained.train_galaxy_unet --channels 24 48 96 --augment --max-minutes 5 \
+    uv run python -m pretraining.galaxy_unet --channels 24 48 96 --augment --max-minutes 5 \
         --warmup-steps 500 --ema-decay 0.9995
-    uv run python -m course.pretrained.train_galaxy_unet            # the CPU recipe: 23 minutes on 2 cores
-    uv run python -m course.pretrained.train_galaxy_unet --help     # options
+    uv run python -m pretraining.galaxy_unet            # the CPU recipe: 23 minutes on 2 cores
+    uv run python -m pretraining.galaxy_unet --help     # options
 
 A DDPM (Ho et al. 2020) with the cosine schedule of `course.schedules.DDPMSchedule` on the
 noiseless, unconvolved galaxy images of `course.data.galaxies` (the `truth` images: the

@@ -1,12 +1,15 @@
 """Train the course's protein language model on the course proteome, held-out clusters
 excluded, and save it beside this file:
 
-    uv run python -m course.pretrained.train_protein_lm            # the shipped settings
-    uv run python -m course.pretrained.train_protein_lm --help     # what can be changed
+    uv run python -m pretraining.protein_lm            # the shipped settings
+    uv run python -m pretraining.protein_lm --help     # what can be changed
 
 ESM-2's recipe, scaled down: random crops of `CROP` tokens, 15% of the residues chosen
 for prediction, of which 80% are replaced by `<mask>`, 10% by a random amino acid and 10%
-left as they are; the cross-entropy is taken at the chosen positions only. AdamW with a
+left as they are; the cross-entropy is taken at the chosen positions only. Both are the
+exercises' own answers (`mask_tokens`, `masked_lm_loss` of
+`solutions/protein/01_tokens_and_masking.py`), loaded from the reference solution, so the
+library never holds an exercise's answer. AdamW with a
 linear warm-up and a cosine decay. Every `--eval-every` steps the held-out masked
 perplexity is printed and the model saved (a checkpoint you can stop at).
 """
@@ -22,12 +25,14 @@ import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from course.data.proteins import proteome_split
-from course.nn.protein_lm import AMINO_ACID_TOKENS, EOS, MASK, PAD, ProteinLM, tokenize
+from course.nn.protein_lm import AMINO_ACID_TOKENS, PAD, ProteinLM, tokenize
 from course.pretrained.protein_lm import save_protein_lm
+from grader import paths
+from grader.loader import load_script
 
 CROP = 128
-MASK_RATE, MASK_TOKEN_RATE, RANDOM_TOKEN_RATE = 0.15, 0.8, 0.1
 EVALUATION_SEED = 1234
+MASKING = load_script(paths.SOLUTIONS / "protein" / "01_tokens_and_masking.py").module
 
 
 def crops(sequences: list[str], length: int, rng: np.random.Generator, per_residues: int = 100) -> np.ndarray:
@@ -57,29 +62,17 @@ def tiles(sequences: list[str], length: int) -> np.ndarray:
     return out
 
 
-def choose_and_corrupt(tokens: Int[Array, " seq"], key: PRNGKeyArray) -> tuple[Int[Array, " seq"], Array]:
-    """ESM-2's input corruption: (corrupted tokens, which positions are to be predicted)."""
-    choose_key, how_key, residue_key = jax.random.split(key, 3)
-    is_residue = (tokens > EOS) & (tokens != MASK) & (tokens != PAD)
-    chosen = is_residue & (jax.random.uniform(choose_key, tokens.shape) < MASK_RATE)
-    how = jax.random.uniform(how_key, tokens.shape)
-    random_residues = jnp.asarray(AMINO_ACID_TOKENS)[jax.random.randint(residue_key, tokens.shape, 0, 20)]
-    corrupted = jnp.where(how < MASK_TOKEN_RATE, MASK,
-                          jnp.where(how < MASK_TOKEN_RATE + RANDOM_TOKEN_RATE, random_residues, tokens))
-    return jnp.where(chosen, corrupted, tokens), chosen
-
-
 def batch_loss(model: ProteinLM, tokens: Int[Array, "batch seq"], key: PRNGKeyArray) -> Float[Array, ""]:
-    """Mean cross-entropy over the chosen positions of a batch."""
-    corrupted, chosen = jax.vmap(choose_and_corrupt)(tokens, jax.random.split(key, tokens.shape[0]))
-    log_probs = jax.nn.log_softmax(jax.vmap(model)(corrupted), axis=-1)
-    nll = -jnp.take_along_axis(log_probs, tokens[..., None], axis=-1)[..., 0]
-    return jnp.sum(nll * chosen) / jnp.maximum(jnp.sum(chosen), 1)
+    """The masked-LM loss of a batch, pooled over all its chosen positions: the exercises'
+    `mask_tokens` and `masked_lm_loss` (the reference answers) on the flattened batch."""
+    corrupted, chosen = jax.vmap(MASKING.mask_tokens)(tokens, jax.random.split(key, tokens.shape[0]))
+    logits = jax.vmap(model)(corrupted)
+    return MASKING.masked_lm_loss(logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1), chosen.reshape(-1))
 
 
 @eqx.filter_jit
 def _evaluate_batch(model: ProteinLM, tokens, key):
-    corrupted, chosen = jax.vmap(choose_and_corrupt)(tokens, jax.random.split(key, tokens.shape[0]))
+    corrupted, chosen = jax.vmap(MASKING.mask_tokens)(tokens, jax.random.split(key, tokens.shape[0]))
     chosen = chosen & jnp.isin(tokens, jnp.asarray(AMINO_ACID_TOKENS))  # score the 20 standard residues
     logits = jax.vmap(model)(corrupted)
     nll = -jnp.take_along_axis(jax.nn.log_softmax(logits, axis=-1), tokens[..., None], axis=-1)[..., 0]
@@ -182,7 +175,7 @@ def main() -> None:
             print(f"  held-out perplexity {scores['perplexity']:.2f} (frequency baseline {baseline:.2f}), "
                   f"top-1 accuracy {scores['accuracy']:.1%}", flush=True)
             record = {
-                "training": {"command": "uv run python -m course.pretrained.train_protein_lm",
+                "training": {"command": "uv run python -m pretraining.protein_lm",
                              "arguments": vars(args), "crop": CROP, "steps_done": done,
                              "minutes": round(elapsed / 60, 1), "parameters": int(num_params),
                              "device": jax.devices()[0].device_kind},
