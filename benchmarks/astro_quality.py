@@ -6,9 +6,9 @@
    or, for a model trained as an EDM denoiser (`pretraining.galaxy_edm`), the library's
    Heun sampler (`course.pretrained.sample_galaxies`: EDM's 2nd-order sampler, 20 steps,
    39 network evaluations; `--sampler ddim` samples its noise predictor by DDIM), each
-   with a class label drawn at random from the training
-   set's labels, so that the samples follow p(x) = sum_c p(c) p(x | c) (`--unconditional`
-   samples with the label dropped instead), and compare four morphology statistics
+   with a class label drawn at random from the training set's labels, so that the samples
+   follow p(x) = sum_c p(c) p(x | c) (`--unconditional` samples with the label dropped
+   instead), and compare four morphology statistics
    (`course.morphology`: total flux, half-light radius, ellipticity, peak pixel) with
    1,000 held-out test galaxies by the Wasserstein-1 distance of their distributions.
    Printed next to it: the floor (as many other held-out galaxies as samples, against the
@@ -43,8 +43,8 @@
    (slope 1 for the posterior mean; above 1, the network leaves noise in the galaxies'
    cores that it could have told apart; the shipped model's is 1.9 at step 2), and their
    correlation.
-4. Sampling speed (EDM denoisers only). `course.pretrained.sample_galaxies`: 16 galaxies in a first call
-   (compilation included) and 1,000 in batches. Targets: at most 40 network evaluations
+4. Sampling speed (EDM denoisers only). `course.pretrained.sample_galaxies`: 16 galaxies
+   in a first call (compilation included) and 1,000 in batches. Targets: at most 40 network evaluations
    per galaxy, 16 galaxies in 10 s, 1,000 in 150 s.
 5. Shape recovery (a diagnosis, no target). Noise 1,000 held-out galaxies to one of the
    lowest steps (2, 5, 10 of the 1,000: noise 0.012 to 0.027), sample them back one step
@@ -117,12 +117,11 @@ def sampling_speed(args, shipped, train) -> tuple[bool, Table]:
     labels = train.labels[:NUM_IMAGES]
     print(f"== Sampling speed: Heun {args.heun_steps} steps, {nfe} network evaluations per galaxy ==")
     timings = {"network evaluations": nfe}
-    for name in ("first call", "again"):
+    for name in (f"{SPEED_IMAGES} galaxies (s)", f"{SPEED_IMAGES} galaxies, again (s)"):
         start = time.perf_counter()
         pretrained.sample_galaxies(shipped, jax.random.key(args.seed), labels[:SPEED_IMAGES],
                                    num_steps=args.heun_steps).block_until_ready()
-        timings[f"{SPEED_IMAGES} galaxies (s)" if name == "first call" else f"{SPEED_IMAGES} galaxies, again (s)"] = (
-            time.perf_counter() - start)
+        timings[name] = time.perf_counter() - start
     start = time.perf_counter()
     for i, key in enumerate(jax.random.split(jax.random.key(args.seed), NUM_IMAGES // args.batch)):
         pretrained.sample_galaxies(shipped, key, labels[i * args.batch : (i + 1) * args.batch],

@@ -35,7 +35,6 @@ hyperparameters, the training log and the file's SHA-256, which
 what each recipe scored on `benchmarks/astro_quality.py`.
 """
 
-import argparse
 import dataclasses
 import pathlib
 import time
@@ -51,7 +50,7 @@ from course.data.galaxies import load_galaxies
 from course.nn.edm import EDMDenoiser, network_time
 from course.nn.embeddings import sinusoidal_embedding
 from course.nn.unet import UNet, count_parameters
-from pretraining.galaxy_unet import debiased, dihedral_copies, save
+from pretraining.galaxy_unet import config_parser, debiased, dihedral_copies, save, symmetrised_pixel_rms
 
 DEFAULT_OUTPUT = pathlib.Path("galaxy_edm.eqx")
 MIN_SIGMA_DATA = 1e-4  # the smallest pixel rms that sigma_data is set to
@@ -95,11 +94,9 @@ class LossWeight(eqx.Module):
 def sigma_data_of(images: Float[np.ndarray, "n c h w"], per_pixel: bool) -> Float[Array, "*pixels"]:
     """The images' root-mean-square, one per pixel (averaged over the square's 8 symmetries,
     which removes most of the sampling noise, and floored at `MIN_SIGMA_DATA`) or overall."""
-    mean_square = np.mean(np.asarray(images, np.float64) ** 2, axis=0)
     if not per_pixel:
-        return jnp.asarray(np.sqrt(mean_square.mean()), jnp.float32)
-    symmetric = np.mean(dihedral_copies(mean_square[None]), axis=0)
-    return jnp.asarray(np.maximum(np.sqrt(symmetric), MIN_SIGMA_DATA), jnp.float32)
+        return jnp.asarray(np.sqrt(np.mean(np.asarray(images, np.float64) ** 2)), jnp.float32)
+    return jnp.asarray(np.maximum(symmetrised_pixel_rms(images), MIN_SIGMA_DATA), jnp.float32)
 
 
 def edm_loss(
@@ -211,17 +208,7 @@ def train(config: Config, output: pathlib.Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    defaults = Config()
-    for field in dataclasses.fields(Config):
-        name = "--" + field.name.replace("_", "-")
-        value = getattr(defaults, field.name)
-        if isinstance(value, tuple):
-            parser.add_argument(name, type=int, nargs="+", default=value)
-        elif isinstance(value, bool):
-            parser.add_argument(name, action=argparse.BooleanOptionalAction, default=value)
-        else:
-            parser.add_argument(name, type=type(value), default=value)
+    parser = config_parser(Config, __doc__.split("\n\n")[0])
     parser.add_argument("--output", type=pathlib.Path, default=DEFAULT_OUTPUT)
     args = vars(parser.parse_args(argv))
     output = args.pop("output")

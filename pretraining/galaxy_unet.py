@@ -445,15 +445,18 @@ def dihedral_copies(images: Float[np.ndarray, "n c h w"]) -> Float[np.ndarray, "
     return np.concatenate([np.rot90(m, k, axes=(-2, -1)) for m in (images, transposed) for k in range(4)])
 
 
-def pixel_data_scale(images: Float[np.ndarray, "n c h w"], max_sd: float) -> Float[Array, "c h w"]:
-    """One over each pixel's root-mean-square over `images`, the rms capped at `max_sd`.
-
-    The galaxies are oriented at random, so the mean squares are averaged over the
-    stamp's four rotations and their transposes, which removes most of the sampling noise.
-    """
+def symmetrised_pixel_rms(images: Float[np.ndarray, "n c h w"]) -> Float[np.ndarray, "c h w"]:
+    """Each pixel's root-mean-square over `images`. The galaxies are oriented at random, so
+    the mean squares are averaged over the stamp's four rotations and their transposes,
+    which removes most of the sampling noise."""
     mean_square = np.mean(np.asarray(images, np.float64) ** 2, axis=0)
-    symmetric = np.mean(dihedral_copies(mean_square[None]), axis=0)
-    return jnp.asarray(1.0 / np.clip(np.sqrt(symmetric), MIN_DATA_SD, max_sd), dtype=jnp.float32)
+    return np.sqrt(np.mean(dihedral_copies(mean_square[None]), axis=0))
+
+
+def pixel_data_scale(images: Float[np.ndarray, "n c h w"], max_sd: float) -> Float[Array, "c h w"]:
+    """One over each pixel's root-mean-square over `images` (`symmetrised_pixel_rms`), the
+    rms capped at `max_sd`."""
+    return jnp.asarray(1.0 / np.clip(symmetrised_pixel_rms(images), MIN_DATA_SD, max_sd), dtype=jnp.float32)
 
 
 def loss_weights(
@@ -615,10 +618,12 @@ def train(config: Config, output: pathlib.Path, first_phase_output: pathlib.Path
         params = kept
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    defaults = Config()
-    for field in dataclasses.fields(Config):
+def config_parser(config_class: type, description: str) -> argparse.ArgumentParser:
+    """A command line with one option per field of the dataclass `config_class` (`--name-of-field`),
+    its default the field's: integers after a tuple field, `--x/--no-x` for a flag."""
+    parser = argparse.ArgumentParser(description=description)
+    defaults = config_class()
+    for field in dataclasses.fields(config_class):
         name = "--" + field.name.replace("_", "-")
         value = getattr(defaults, field.name)
         if isinstance(value, tuple):
@@ -627,6 +632,11 @@ def main(argv: list[str] | None = None) -> None:
             parser.add_argument(name, action=argparse.BooleanOptionalAction, default=value)
         else:
             parser.add_argument(name, type=type(value), default=value)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = config_parser(Config, __doc__.split("\n\n")[0])
     parser.add_argument("--output", type=pathlib.Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--first-phase-output", type=pathlib.Path, default=None,
                         help="also keep the first phase's weights there (with their .json), to judge the fine-tuning")
