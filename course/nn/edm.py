@@ -20,6 +20,10 @@ one number or one per pixel (an array that broadcasts against the image): every 
 on each pixel separately, so a galaxy's core and the nearly empty sky around it, a thousand
 times fainter, are each seen and predicted at unit variance.
 
+`NoiseLevelExperts` joins two denoisers, each trained on its own range of noise levels (the
+"expert denoisers" of Balaji et al. 2022, eDiff-I): one network need not be good at deciding
+a galaxy's flux and size at high noise and its faint outskirts at the lowest.
+
 `NoisePredictor` turns a denoiser into `model(x_t, t, y) -> eps` on a DDPM schedule: step `t`
 with `alpha_bar` is the noise level `sigma = sqrt((1 - alpha_bar) / alpha_bar)` of
 `x = x_t / sqrt(alpha_bar)`, and `eps = (x - D(x; sigma)) / sigma`. The students' samplers
@@ -29,6 +33,7 @@ and losses, written for a noise predictor, use it unchanged.
 from collections.abc import Callable
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int, Real
 
@@ -67,6 +72,25 @@ class EDMDenoiser(eqx.Module):
         sigma = jnp.asarray(sigma, jnp.result_type(x))
         c_skip, c_out, c_in = self.coefficients(sigma)
         return c_skip * x + c_out * self.network(c_in * x, network_time(sigma), y)
+
+
+class NoiseLevelExperts(eqx.Module):
+    """`D(x, sigma, y) -> x0` from the denoiser `low` below the noise level `switch` and
+    `high` at and above it. `for_level(sigma)` picks one for a known `sigma` (the Heun
+    sampler does, step by step, so that each step runs one network only)."""
+
+    high: Callable
+    low: Callable
+    switch: float = eqx.field(static=True)
+
+    def for_level(self, sigma: float) -> Callable:
+        return self.low if sigma < self.switch else self.high
+
+    def __call__(
+        self, x: Float[ArrayLike, "c h w"], sigma: Float[ArrayLike, ""], y: Int[ArrayLike, ""] | None = None
+    ) -> Float[Array, "c h w"]:
+        return jax.lax.cond(jnp.asarray(sigma) < self.switch, lambda: self.low(x, sigma, y),
+                            lambda: self.high(x, sigma, y))
 
 
 class NoisePredictor(eqx.Module):

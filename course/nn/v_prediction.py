@@ -21,6 +21,11 @@ of Karras et al. 2022):
   variance throughout;
 - `__call__` turns its `v` back into the noise of the unscaled image, so the model drops
   into any DDPM sampler written for a noise predictor and the `schedule` shipped with it.
+
+In the terms of Karras et al. (2022) this is their preconditioning with `sigma_data = 1 /
+data_scale` and the network's output negated, so `denoise` also gives EDM's denoiser
+`D(x; sigma)` of images noised as `x0 + sigma * n` at any noise level between the
+schedule's steps, for EDM's few-step Heun sampler (`course.samplers`).
 """
 
 from collections.abc import Callable
@@ -69,3 +74,20 @@ class VPredictionModel(eqx.Module):
         network_input = self.network_input(x_t, t)
         v = self.network(network_input, t, y)
         return jnp.sqrt(scaled) * v + jnp.sqrt(1.0 - scaled) * network_input
+
+    def network_time(self, sigma: Float[ArrayLike, ""]) -> Float[Array, ""]:
+        """The (fractional) step whose noise level `sqrt((1 - alpha_bar) / alpha_bar)` is
+        `sigma`, interpolated in `log sigma` between the schedule's steps and clipped to them."""
+        levels = jnp.sqrt((1.0 - self.alpha_bars) / self.alpha_bars)
+        steps = jnp.arange(levels.shape[0], dtype=jnp.result_type(float))
+        return jnp.interp(jnp.log(sigma), jnp.log(levels), steps)
+
+    def denoise(
+        self, x: Float[ArrayLike, "c h w"], sigma: Float[ArrayLike, ""], y: Int[ArrayLike, ""] | None = None
+    ) -> Float[Array, "c h w"]:
+        """EDM's `D(x, sigma, y) -> x0` for `x = x0 + sigma * n`: at a step's own noise level
+        it equals `x - sigma * eps` of `__call__` on `x_t = sqrt(alpha_bar) x`."""
+        scaled = 1.0 / (1.0 + (self.data_scale * sigma) ** 2)
+        network_input = self.data_scale * jnp.sqrt(scaled) * x
+        v = self.network(network_input, self.network_time(sigma), y)
+        return (jnp.sqrt(scaled) * network_input - jnp.sqrt(1.0 - scaled) * v) / self.data_scale

@@ -7,7 +7,7 @@ class-conditional noise predictor for noisy 32x32 galaxy images (the `truth` ima
 `course.data.galaxies`; the shipped one is a `course.nn.UNet` trained by v-prediction,
 wrapped by `course.nn.v_prediction.VPredictionModel`), and its DDPM noise schedule. A model
 trained as an EDM denoiser (`pretraining.galaxy_edm`) loads the same way, wrapped by
-`course.nn.edm.NoisePredictor`, and also gives its denoiser, which `sample_galaxies`
+`course.nn.edm.NoisePredictor`. Both also give their denoiser, which `sample_galaxies`
 samples in a few Heun steps (`course.samplers`). Retrain the shipped model with
 
     uv run python -m pretraining.galaxy_unet
@@ -16,6 +16,7 @@ samples in a few Heun steps (`course.samplers`). Retrain the shipped model with
 import hashlib
 import json
 import pathlib
+from collections.abc import Callable
 from typing import NamedTuple
 
 import equinox as eqx
@@ -25,7 +26,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from course import samplers
 from course.data.galaxies import STAMP_SIZE
-from course.nn.edm import EDMDenoiser, NoisePredictor
+from course.nn.edm import EDMDenoiser, NoiseLevelExperts, NoisePredictor
 from course.nn.unet import UNet
 from course.nn.v_prediction import VPredictionModel
 from course.schedules import DDPMSchedule
@@ -41,8 +42,9 @@ class ChecksumError(RuntimeError):
 
 class PretrainedDiffusion(NamedTuple):
     """A trained noise predictor `model(x_t, t, y) -> eps` for one image, the schedule to
-    sample it with, `metadata` (the hyperparameters and the training log) and, for a model
-    trained as an EDM denoiser, the `denoiser(x, sigma, y) -> x0` the noise predictor wraps.
+    sample it with, `metadata` (the hyperparameters and the training log) and the same model
+    as a denoiser `denoiser(x, sigma, y) -> x0` of images noised as `x0 + sigma * n` (EDM's
+    view, for the Heun sampler; None for a plain noise-predicting network).
 
     The schedule is the training schedule (`metadata["schedule"]`) without its last, nearly
     pure-noise steps: the cosine schedule ends with `alpha_bar` near 1e-9, where the
@@ -56,7 +58,7 @@ class PretrainedDiffusion(NamedTuple):
     model: UNet | VPredictionModel | NoisePredictor
     schedule: DDPMSchedule
     metadata: dict
-    denoiser: EDMDenoiser | None = None
+    denoiser: Callable | None = None
 
 
 DEFAULT_MAX_NOISE_LEVEL = 20.0
@@ -120,16 +122,45 @@ def load_galaxy_unet(path: str | pathlib.Path = GALAXY_UNET_PATH) -> PretrainedD
         # Written by earlier versions of the training script: one data scale for every pixel.
         network = eqx.tree_deserialise_leaves(path, skeleton)
         model = VPredictionModel(network, schedule.alpha_bars, parameterisation["data_scale"])
-    elif parameterisation["kind"] == "v":
+        return PretrainedDiffusion(model, schedule, metadata, model.denoise)
+    if parameterisation["kind"] == "v":
         # The file holds the network and its data scale, one per pixel.
         data_scale = jnp.zeros(parameterisation["data_scale_shape"])
         network, data_scale = eqx.tree_deserialise_leaves(path, (skeleton, data_scale))
         model = VPredictionModel(network, schedule.alpha_bars, data_scale)
-    elif parameterisation["kind"] == "epsilon":
-        model = eqx.tree_deserialise_leaves(path, skeleton)
-    else:
-        raise ValueError(f"Unknown parameterisation {parameterisation['kind']!r} in {metadata_path.name}.")
-    return PretrainedDiffusion(model=model, schedule=schedule, metadata=metadata)
+        return PretrainedDiffusion(model, schedule, metadata, model.denoise)
+    if parameterisation["kind"] == "epsilon":
+        return PretrainedDiffusion(eqx.tree_deserialise_leaves(path, skeleton), schedule, metadata)
+    raise ValueError(f"Unknown parameterisation {parameterisation['kind']!r} in {metadata_path.name}.")
+
+
+def with_low_noise_expert(
+    pretrained: PretrainedDiffusion, expert_path: str | pathlib.Path, switch: float
+) -> PretrainedDiffusion:
+    """`pretrained` with the EDM denoiser at `expert_path` taking over below the noise level
+    `switch` (`course.nn.edm.NoiseLevelExperts`), as a noise predictor on the same schedule
+    and as a denoiser; the expert's metadata is kept under `"low_noise_expert"`."""
+    expert = load_galaxy_unet(expert_path)
+    if pretrained.denoiser is None or expert.metadata["parameterisation"]["kind"] != "edm":
+        raise ValueError("A low-noise expert needs a model with a denoiser and an expert trained as an EDM denoiser "
+                         "(`uv run python -m pretraining.galaxy_edm --expert-sigma-max ...`).")
+    experts = NoiseLevelExperts(pretrained.denoiser, expert.denoiser, switch)
+    metadata = {**pretrained.metadata, "low_noise_expert": {**expert.metadata, "switch": switch}}
+    return PretrainedDiffusion(NoisePredictor(experts, pretrained.schedule.alpha_bars), pretrained.schedule, metadata,
+                               experts)
+
+
+def lowest_noise_level(pretrained: PretrainedDiffusion) -> float:
+    """The noise level (image units) where `sample_galaxies` takes its last step to 0: EDM's
+    `SAMPLER_SIGMA_MIN` for an EDM denoiser (or a low-noise expert), trained at any level;
+    for a model trained on its schedule's steps, the first step's, below which it never saw
+    an image."""
+    if "low_noise_expert" in pretrained.metadata:
+        return SAMPLER_SIGMA_MIN
+    if pretrained.metadata.get("parameterisation", {}).get("kind") == "edm":
+        return SAMPLER_SIGMA_MIN
+    alpha_bar = pretrained.schedule.alpha_bars[0]
+    return float(jnp.sqrt((1.0 - alpha_bar) / alpha_bar))
 
 
 def sample_galaxies(
@@ -141,15 +172,14 @@ def sample_galaxies(
     churn: float = 0.0,
 ) -> Float[Array, "n 1 h w"]:
     """Galaxies of the given class labels (2: no label), one per label, sampled from the
-    denoiser of a model trained as one (`pretraining.galaxy_edm`) by EDM's Heun sampler
-    (`course.samplers.heun_sample`, `2 * num_steps - 1` network evaluations) from the
-    sampling schedule's highest noise level down to 0."""
+    model's denoiser by EDM's Heun sampler (`course.samplers.heun_sample`, `2 * num_steps -
+    1` network evaluations) from the sampling schedule's highest noise level down to 0."""
     if pretrained.denoiser is None:
-        raise ValueError(f"This model ({pretrained.metadata['parameterisation']['kind']}-prediction) is a noise "
-                         "predictor only: sample it with a DDPM or DDIM sampler on its schedule (the astro track's "
+        raise ValueError("This model (a network that predicts the noise) is a noise predictor only: sample it "
+                         "with a DDPM or DDIM sampler on its schedule (the astro track's "
                          "`sample`), or train an EDM denoiser with `uv run python -m pretraining.galaxy_edm`.")
     sigma_max = pretrained.metadata["schedule"].get("max_noise_level", DEFAULT_MAX_NOISE_LEVEL)
-    sigmas = samplers.karras_sigmas(num_steps, SAMPLER_SIGMA_MIN, sigma_max)
+    sigmas = samplers.karras_sigmas(num_steps, lowest_noise_level(pretrained), sigma_max)
     labels = jnp.asarray(labels)
     return samplers.heun_sample(pretrained.denoiser, key, labels.shape[0], (1, STAMP_SIZE, STAMP_SIZE), sigmas, labels,
                                 churn=churn)

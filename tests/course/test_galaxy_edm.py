@@ -70,6 +70,18 @@ def test_a_short_run_lowers_the_loss_and_writes_a_model_that_samples_galaxies(tm
     np.testing.assert_array_equal(images, pretrained.sample_galaxies(loaded, jax.random.key(1), labels, num_steps=4))
 
 
-def test_a_noise_predictor_only_model_says_how_to_sample_it():
+def test_a_noise_predicting_network_says_how_to_sample_it():
+    shipped = pretrained.load_galaxy_unet()
+    only_noise = pretrained.PretrainedDiffusion(shipped.model.network, shipped.schedule,
+                                                {"parameterisation": {"kind": "epsilon"}})
     with pytest.raises(ValueError, match="DDPM or DDIM sampler"):
-        pretrained.sample_galaxies(pretrained.load_galaxy_unet(), jax.random.key(0), jnp.asarray([0]))
+        pretrained.sample_galaxies(only_noise, jax.random.key(0), jnp.asarray([0]))
+
+
+def test_the_shipped_v_prediction_model_samples_by_heun_from_its_lowest_trained_noise_level():
+    shipped = pretrained.load_galaxy_unet()
+    alpha_bar = shipped.schedule.alpha_bars[0]
+    assert pretrained.lowest_noise_level(shipped) == pytest.approx(float(jnp.sqrt((1 - alpha_bar) / alpha_bar)))
+    labels = jnp.asarray([0, 1])
+    images = pretrained.sample_galaxies(shipped, jax.random.key(2), labels, num_steps=3)
+    assert images.shape == (2, 1, 32, 32) and bool(jnp.all(jnp.isfinite(images)))
