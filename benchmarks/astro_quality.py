@@ -541,15 +541,9 @@ def main() -> None:
                         help="skip the calibration and shape-recovery diagnoses")
     parser.add_argument("--weights", type=pathlib.Path, default=pretrained.GALAXY_UNET_PATH,
                         help="the model to score (default: the shipped one)")
-    parser.add_argument("--low-noise-expert", type=pathlib.Path, default=None,
-                        help="an EDM denoiser that takes over below the noise level --switch-sigma")
-    parser.add_argument("--switch-sigma", type=float, default=0.1)
     args = parser.parse_args()
 
     shipped = pretrained.load_galaxy_unet(args.weights)
-    if args.low_noise_expert is not None:
-        shipped = pretrained.with_low_noise_expert(shipped, args.low_noise_expert, args.switch_sigma)
-        print(f"below noise level {args.switch_sigma}: {args.low_noise_expert.name}")
     meta = shipped.metadata
     if args.sampler is None:
         args.sampler = "ddim" if shipped.denoiser is None else "heun"

@@ -84,8 +84,7 @@ def heun_sample(
 ) -> Float[Array, "n c h w"]:
     """`num_images` images of `image_shape` sampled by EDM's Heun sampler along `sigmas`
     (`karras_sigmas`, ending at 0), image `i` with class label `labels[i]` (none if `labels`
-    is None). A denoiser made of experts by noise level (`course.nn.edm.NoiseLevelExperts`)
-    runs each step on the expert `denoiser.for_level(sigma)` of the step's noise level.
+    is None).
 
     `churn` (EDM's `S_churn`) adds fresh noise before each step whose noise level lies in
     `churn_range`, raising it by a factor `1 + min(churn / n, sqrt(2) - 1)` (`churn_noise`:
@@ -99,7 +98,6 @@ def heun_sample(
     for i in range(num_steps):
         churned = churn > 0 and churn_range[0] <= float(sigmas[i]) <= churn_range[1]
         noise = churn_noise * jax.random.normal(step_keys[i], batch_shape) if churned else None
-        expert = denoiser.for_level(float(sigmas[i])) if hasattr(denoiser, "for_level") else denoiser
-        x = _batch_step(expert, x, sigmas[i], sigmas[i + 1], labels, noise, gamma if churned else 0.0,
+        x = _batch_step(denoiser, x, sigmas[i], sigmas[i + 1], labels, noise, gamma if churned else 0.0,
                         i == num_steps - 1)
     return x

@@ -12,6 +12,13 @@ def _as_float(t: Real[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
     return t if jnp.issubdtype(t.dtype, jnp.floating) else t.astype(float)
 
 
+def noise_level(alpha_bar: Float[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
+    """The noise level `sqrt((1 - alpha_bar) / alpha_bar)` of a step with `alpha_bar`: the
+    noise's standard deviation in `x_t / sqrt(alpha_bar) = x0 + sigma * n` (EDM's `sigma`)."""
+    alpha_bar = jnp.asarray(alpha_bar)
+    return jnp.sqrt((1.0 - alpha_bar) / alpha_bar)
+
+
 class DDPMSchedule(eqx.Module):
     """Variances `betas[t]` of the `T` DDPM noising steps, indexed `t = 0, ..., T - 1`.
 

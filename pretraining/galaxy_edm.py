@@ -11,9 +11,7 @@ A class-conditional `course.nn.UNet` trained as the denoiser of Karras et al. (2
 `course.data.galaxies` (the `truth` images: the prior of the reconstruction exercises):
 
 - each training image is noised as `x0 + sigma * n` with `log sigma` normal
-  (`--p-mean`, `--p-std`: EDM's log-normal noise levels, here in the images' units), or,
-  for an expert at low noise levels only (`--expert-sigma-min`, `--expert-sigma-max`),
-  uniform over that range;
+  (`--p-mean`, `--p-std`: EDM's log-normal noise levels, here in the images' units);
 - the loss is EDM's: `lambda(sigma) |D(x; sigma) - x0|^2` with `lambda = 1 / c_out^2`,
   computed as the network's own squared error against its unit-variance target;
 - with `--learned-loss-weight` (EDM2, Karras et al. 2024) a small linear layer on the noise
@@ -69,8 +67,6 @@ class Config:
     label_dropout: float = 0.15
     p_mean: float = -2.0
     p_std: float = 1.6
-    expert_sigma_min: float = 0.0  # with expert_sigma_max > 0: log sigma uniform in [min, max] instead
-    expert_sigma_max: float = 0.0
     per_pixel_sigma_data: bool = True
     learned_loss_weight: bool = True
     channels: tuple[int, ...] = (16, 32, 64)
@@ -119,14 +115,6 @@ def edm_loss(
     return jnp.mean((denoiser.network(c_in * x, network_time(sigma), y) - target) ** 2)
 
 
-def training_sigmas(config: Config, key: PRNGKeyArray, n: int) -> Float[Array, " n"]:
-    """`n` noise levels: log-normal, or log-uniform over an expert's range."""
-    if config.expert_sigma_max > 0:
-        low, high = np.log(config.expert_sigma_min), np.log(config.expert_sigma_max)
-        return jnp.exp(jax.random.uniform(key, (n,), minval=low, maxval=high))
-    return jnp.exp(config.p_mean + config.p_std * jax.random.normal(key, (n,)))
-
-
 def learning_rate_schedule(config: Config) -> optax.Schedule:
     """Linear warm-up to `learning_rate`, then cosine decay to a twentieth of it."""
     return optax.warmup_cosine_decay_schedule(0.0, config.learning_rate, config.warmup_steps, config.steps,
@@ -147,7 +135,7 @@ def make_step(config: Config, static, sigma_data):
         denoiser = EDMDenoiser(network, sigma_data)
         sigma_key, noise_key, drop_key = jax.random.split(key, 3)
         n = images.shape[0]
-        sigmas = training_sigmas(config, sigma_key, n)
+        sigmas = jnp.exp(config.p_mean + config.p_std * jax.random.normal(sigma_key, (n,)))
         noise = jax.random.normal(noise_key, images.shape)
         labels = jnp.where(jax.random.bernoulli(drop_key, config.label_dropout, (n,)), NUM_CLASSES, labels)
         losses = jax.vmap(lambda *a: edm_loss(denoiser, *a))(images, sigmas, noise, labels)

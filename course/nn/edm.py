@@ -20,10 +20,6 @@ one number or one per pixel (an array that broadcasts against the image): every 
 on each pixel separately, so a galaxy's core and the nearly empty sky around it, a thousand
 times fainter, are each seen and predicted at unit variance.
 
-`NoiseLevelExperts` joins two denoisers, each trained on its own range of noise levels (the
-"expert denoisers" of Balaji et al. 2022, eDiff-I): one network need not be good at deciding
-a galaxy's flux and size at high noise and its faint outskirts at the lowest.
-
 `NoisePredictor` turns a denoiser into `model(x_t, t, y) -> eps` on a DDPM schedule: step `t`
 with `alpha_bar` is the noise level `sigma = sqrt((1 - alpha_bar) / alpha_bar)` of
 `x = x_t / sqrt(alpha_bar)`, and `eps = (x - D(x; sigma)) / sigma`. The students' samplers
@@ -33,9 +29,10 @@ and losses, written for a noise predictor, use it unchanged.
 from collections.abc import Callable
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int, Real
+
+from course.schedules import noise_level
 
 # The network's time input: log sigma mapped linearly from [log NETWORK_SIGMA_RANGE[0],
 # log NETWORK_SIGMA_RANGE[1]] (image units) to [0, 1000], the time scale of `course.nn.UNet`.
@@ -74,25 +71,6 @@ class EDMDenoiser(eqx.Module):
         return c_skip * x + c_out * self.network(c_in * x, network_time(sigma), y)
 
 
-class NoiseLevelExperts(eqx.Module):
-    """`D(x, sigma, y) -> x0` from the denoiser `low` below the noise level `switch` and
-    `high` at and above it. `for_level(sigma)` picks one for a known `sigma` (the Heun
-    sampler does, step by step, so that each step runs one network only)."""
-
-    high: Callable
-    low: Callable
-    switch: float = eqx.field(static=True)
-
-    def for_level(self, sigma: float) -> Callable:
-        return self.low if sigma < self.switch else self.high
-
-    def __call__(
-        self, x: Float[ArrayLike, "c h w"], sigma: Float[ArrayLike, ""], y: Int[ArrayLike, ""] | None = None
-    ) -> Float[Array, "c h w"]:
-        return jax.lax.cond(jnp.asarray(sigma) < self.switch, lambda: self.low(x, sigma, y),
-                            lambda: self.high(x, sigma, y))
-
-
 class NoisePredictor(eqx.Module):
     """`(x_t, t, y) -> eps` for the DDPM schedule `alpha_bars`, from a denoiser
     `denoiser(x, sigma, y) -> x0` of images noised as `x0 + sigma * n`.
@@ -108,5 +86,5 @@ class NoisePredictor(eqx.Module):
     ) -> Float[Array, "c h w"]:
         alpha_bar = self.alpha_bars[jnp.asarray(t).astype(jnp.int32)]
         x = x_t / jnp.sqrt(alpha_bar)
-        sigma = jnp.sqrt((1.0 - alpha_bar) / alpha_bar)
+        sigma = noise_level(alpha_bar)
         return (x - self.denoiser(x, sigma, y)) / sigma

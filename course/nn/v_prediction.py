@@ -34,6 +34,8 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int, Real
 
+from course.schedules import noise_level
+
 
 class VPredictionModel(eqx.Module):
     """`(x_t, t, y) -> eps` for the schedule `alpha_bars`, from a `network(x, t, y) -> v`
@@ -78,7 +80,7 @@ class VPredictionModel(eqx.Module):
     def network_time(self, sigma: Float[ArrayLike, ""]) -> Float[Array, ""]:
         """The (fractional) step whose noise level `sqrt((1 - alpha_bar) / alpha_bar)` is
         `sigma`, interpolated in `log sigma` between the schedule's steps and clipped to them."""
-        levels = jnp.sqrt((1.0 - self.alpha_bars) / self.alpha_bars)
+        levels = noise_level(self.alpha_bars)
         steps = jnp.arange(levels.shape[0], dtype=jnp.result_type(float))
         return jnp.interp(jnp.log(sigma), jnp.log(levels), steps)
 

@@ -26,10 +26,10 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from course import samplers
 from course.data.galaxies import STAMP_SIZE
-from course.nn.edm import EDMDenoiser, NoiseLevelExperts, NoisePredictor
+from course.nn.edm import EDMDenoiser, NoisePredictor
 from course.nn.unet import UNet
 from course.nn.v_prediction import VPredictionModel
-from course.schedules import DDPMSchedule
+from course.schedules import DDPMSchedule, noise_level
 
 _HERE = pathlib.Path(__file__).parent
 GALAXY_UNET_PATH = _HERE / "galaxy_unet.eqx"
@@ -75,7 +75,7 @@ def sampling_schedule(spec: dict) -> DDPMSchedule:
         schedule = DDPMSchedule.linear(spec["num_steps"])
     else:
         raise ValueError(f"Unknown schedule {spec['kind']!r}.")
-    levels = jnp.sqrt((1.0 - schedule.alpha_bars) / schedule.alpha_bars)
+    levels = noise_level(schedule.alpha_bars)
     max_level = spec.get("max_noise_level", DEFAULT_MAX_NOISE_LEVEL)
     num_steps = min(int(jnp.searchsorted(levels, max_level)) + 1, schedule.num_steps)
     return DDPMSchedule(schedule.betas[:num_steps])
@@ -134,33 +134,13 @@ def load_galaxy_unet(path: str | pathlib.Path = GALAXY_UNET_PATH) -> PretrainedD
     raise ValueError(f"Unknown parameterisation {parameterisation['kind']!r} in {metadata_path.name}.")
 
 
-def with_low_noise_expert(
-    pretrained: PretrainedDiffusion, expert_path: str | pathlib.Path, switch: float
-) -> PretrainedDiffusion:
-    """`pretrained` with the EDM denoiser at `expert_path` taking over below the noise level
-    `switch` (`course.nn.edm.NoiseLevelExperts`), as a noise predictor on the same schedule
-    and as a denoiser; the expert's metadata is kept under `"low_noise_expert"`."""
-    expert = load_galaxy_unet(expert_path)
-    if pretrained.denoiser is None or expert.metadata["parameterisation"]["kind"] != "edm":
-        raise ValueError("A low-noise expert needs a model with a denoiser and an expert trained as an EDM denoiser "
-                         "(`uv run python -m pretraining.galaxy_edm --expert-sigma-max ...`).")
-    experts = NoiseLevelExperts(pretrained.denoiser, expert.denoiser, switch)
-    metadata = {**pretrained.metadata, "low_noise_expert": {**expert.metadata, "switch": switch}}
-    return PretrainedDiffusion(NoisePredictor(experts, pretrained.schedule.alpha_bars), pretrained.schedule, metadata,
-                               experts)
-
-
 def lowest_noise_level(pretrained: PretrainedDiffusion) -> float:
     """The noise level (image units) where `sample_galaxies` takes its last step to 0: EDM's
-    `SAMPLER_SIGMA_MIN` for an EDM denoiser (or a low-noise expert), trained at any level;
-    for a model trained on its schedule's steps, the first step's, below which it never saw
-    an image."""
-    if "low_noise_expert" in pretrained.metadata:
-        return SAMPLER_SIGMA_MIN
+    `SAMPLER_SIGMA_MIN` for an EDM denoiser, trained at any level; for a model trained on
+    its schedule's steps, the first step's, below which it never saw an image."""
     if pretrained.metadata.get("parameterisation", {}).get("kind") == "edm":
         return SAMPLER_SIGMA_MIN
-    alpha_bar = pretrained.schedule.alpha_bars[0]
-    return float(jnp.sqrt((1.0 - alpha_bar) / alpha_bar))
+    return float(noise_level(pretrained.schedule.alpha_bars[0]))
 
 
 def sample_galaxies(

@@ -3,14 +3,13 @@ for which the exact denoiser is known: with `x0 ~ N(0, sigma_data^2)` per pixel,
 `E[x0 | x0 + sigma n] = sigma_data^2 / (sigma^2 + sigma_data^2) x`, which is `c_skip x`: the
 preconditioned denoiser with a network that outputs zeros."""
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from course import samplers
-from course.nn.edm import EDMDenoiser, NoiseLevelExperts, NoisePredictor, network_time
+from course.nn.edm import EDMDenoiser, NoisePredictor, network_time
 from course.schedules import DDPMSchedule
 from pretraining.galaxy_edm import edm_loss
 
@@ -116,27 +115,3 @@ def test_churn_keeps_the_samples_distributed_as_the_data():
     unlabelled = samplers.heun_sample(denoiser, key, 3, SIGMA_DATA.shape, sigmas)
     np.testing.assert_allclose(labelled[0], unlabelled[0], rtol=1e-5)  # label 0: the zero network again
     assert not jnp.allclose(labelled[1], unlabelled[1])
-
-
-def test_experts_by_noise_level_each_denoise_their_own_range_in_the_sampler_and_the_noise_predictor():
-    high = EDMDenoiser(lambda x, t, y: jnp.ones_like(x), SIGMA_DATA)
-    low = EDMDenoiser(zeros, SIGMA_DATA)
-    experts = NoiseLevelExperts(high, low, switch=0.5)
-    x = jnp.full(SIGMA_DATA.shape, 0.3)
-    for sigma, expert in [(0.1, low), (0.5, high), (3.0, high)]:
-        assert experts.for_level(sigma) is expert
-        np.testing.assert_allclose(experts(x, sigma), expert(x, sigma), rtol=1e-6)
-        np.testing.assert_allclose(eqx.filter_jit(experts)(x, jnp.asarray(sigma)), expert(x, sigma), rtol=1e-6)
-    alpha_bars = DDPMSchedule.cosine(100).alpha_bars
-    for t in (0, 60, 99):
-        np.testing.assert_allclose(NoisePredictor(experts, alpha_bars)(x, t), NoisePredictor(
-            experts.for_level(float(jnp.sqrt((1 - alpha_bars[t]) / alpha_bars[t]))), alpha_bars)(x, t), rtol=1e-5)
-
-    levels = []
-    spy = lambda name: EDMDenoiser(lambda x, t, y: levels.append((name, float(t))) or jnp.zeros_like(x), SIGMA_DATA)
-    sigmas = samplers.karras_sigmas(6, 0.002, 20.0)
-    with jax.disable_jit():
-        samplers.heun_sample(NoiseLevelExperts(spy("high"), spy("low"), 0.5), jax.random.key(0), 1,
-                             SIGMA_DATA.shape, sigmas)
-    starts = [name for name, _ in levels[::2]]  # each step's first evaluation
-    assert starts == ["high" if s >= 0.5 else "low" for s in np.asarray(sigmas[:-1])]
