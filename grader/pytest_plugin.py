@@ -70,13 +70,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = selected
 
 
+COMPILATION_CACHE = paths.STATE / "jax-cache"
+
+
+def compilation_cache_environment() -> dict[str, str]:
+    """The variables that point a fresh process (a notebook's kernel) at the grader's compilation
+    cache, keeping every program, since tests and demos compile many small ones quickly."""
+    return {"JAX_COMPILATION_CACHE_DIR": os.environ.get("JAX_COMPILATION_CACHE_DIR", str(COMPILATION_CACHE)),
+            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+
+
 def use_compilation_cache() -> None:
     """Keep JAX's compiled programs on disk: re-running the tests after an edit is ~3x faster."""
     import jax
 
     if jax.config.jax_compilation_cache_dir is None:  # else JAX_COMPILATION_CACHE_DIR chose one
-        jax.config.update("jax_compilation_cache_dir", str(paths.STATE / "jax-cache"))
-    # Tests compile many small programs, each quickly: keep them all, not only the slow ones.
+        jax.config.update("jax_compilation_cache_dir", str(COMPILATION_CACHE))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 

@@ -11,9 +11,13 @@ from pathlib import Path
 import pytest
 
 from grader import check_server, paths
+from grader.pytest_plugin import compilation_cache_environment
 
 # Every check in the suite starts its own process; tests/grader/test_check_server.py tests the warm server.
 os.environ[check_server.ENABLED_VARIABLE] = "0"
+# The processes the suite starts (pytest runs, nbgrader's and the site's kernels, JupyterLab's) share
+# one compilation cache, so a program that one of them compiled is not compiled again by the next.
+os.environ.update(compilation_cache_environment())
 
 
 def run_pytest(*args: str, report: Path, cwd: Path = paths.REPO_ROOT, timeout: int = 600) -> tuple[list[dict], str]:

@@ -100,7 +100,9 @@ def load_galaxy_unet(path: str | pathlib.Path = GALAXY_UNET_PATH) -> PretrainedD
             f"archive, fetch the file again (`git checkout -- {path.name}`), or retrain it: {RETRAIN_COMMAND}"
         )
     spec = metadata["unet"]
-    skeleton = UNet(
+    # Shapes only: initialising a million parameters at random would compile a program per weight.
+    skeleton = eqx.filter_eval_shape(
+        UNet,
         spec["in_channels"],
         tuple(spec["channels"]),
         blocks_per_level=spec["blocks_per_level"],
@@ -114,7 +116,7 @@ def load_galaxy_unet(path: str | pathlib.Path = GALAXY_UNET_PATH) -> PretrainedD
     schedule = sampling_schedule(metadata["schedule"])
     parameterisation = metadata.get("parameterisation", {"kind": "epsilon"})
     if parameterisation["kind"] == "edm":
-        sigma_data = jnp.zeros(parameterisation["sigma_data_shape"])
+        sigma_data = jax.ShapeDtypeStruct(tuple(parameterisation["sigma_data_shape"]), jnp.float32)
         network, sigma_data = eqx.tree_deserialise_leaves(path, (skeleton, sigma_data))
         denoiser = EDMDenoiser(network, sigma_data)
         return PretrainedDiffusion(NoisePredictor(denoiser, schedule.alpha_bars), schedule, metadata, denoiser)
@@ -125,7 +127,7 @@ def load_galaxy_unet(path: str | pathlib.Path = GALAXY_UNET_PATH) -> PretrainedD
         return PretrainedDiffusion(model, schedule, metadata, model.denoise)
     if parameterisation["kind"] == "v":
         # The file holds the network and its data scale, one per pixel.
-        data_scale = jnp.zeros(parameterisation["data_scale_shape"])
+        data_scale = jax.ShapeDtypeStruct(tuple(parameterisation["data_scale_shape"]), jnp.float32)
         network, data_scale = eqx.tree_deserialise_leaves(path, (skeleton, data_scale))
         model = VPredictionModel(network, schedule.alpha_bars, data_scale)
         return PretrainedDiffusion(model, schedule, metadata, model.denoise)

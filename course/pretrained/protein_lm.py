@@ -30,8 +30,9 @@ def model_config(path: Path = CONFIG_FILE) -> dict[str, Any]:
 
 
 def _skeleton(architecture: dict[str, int]) -> ProteinLM:
-    return ProteinLM(architecture["dim"], architecture["num_layers"], architecture["num_heads"],
-                     hidden_dim=architecture["hidden_dim"], key=jax.random.key(0))
+    """The model's structure and shapes, without initialising its weights (nothing compiled)."""
+    return eqx.filter_eval_shape(ProteinLM, architecture["dim"], architecture["num_layers"], architecture["num_heads"],
+                                 hidden_dim=architecture["hidden_dim"], key=jax.random.key(0))
 
 
 def save_protein_lm(model: ProteinLM, architecture: dict[str, int], record: dict[str, Any],

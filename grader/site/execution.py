@@ -62,9 +62,14 @@ def executed(page: Path, cache_folder: Path) -> nbformat.NotebookNode:
 
 @contextlib.contextmanager
 def kernel_environment(quick: bool) -> Iterator[None]:
-    """The kernels' environment while they run: `COURSE_QUICK` as asked, and no plotting
-    backend forced on them (the inline one shows figures); put back afterwards."""
-    saved = {name: os.environ.get(name) for name in ("COURSE_QUICK", "MPLBACKEND")}
+    """The kernels' environment while they run: `COURSE_QUICK` as asked, the grader's compilation
+    cache (a chapter edited and run again compiles only what changed), and no plotting backend
+    forced on them (the inline one shows figures); put back afterwards."""
+    from grader.pytest_plugin import compilation_cache_environment
+
+    cache = compilation_cache_environment()
+    saved = {name: os.environ.get(name) for name in ("COURSE_QUICK", "MPLBACKEND", *cache)}
+    os.environ.update(cache)
     os.environ["COURSE_QUICK"] = "1" if quick else "0"
     os.environ.pop("MPLBACKEND", None)
     try:
