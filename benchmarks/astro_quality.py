@@ -3,9 +3,11 @@
 1. Generation. Sample 1,000 galaxies from `course.pretrained.load_galaxy_unet()` (or the
    model of `--weights`) with the reference sampler of `solutions/astro/03_sampling.py`
    (DDIM with eta = 1, 300 steps: about twenty minutes for 1,000 images on two CPU cores)
-   or, for a model trained as an EDM denoiser (`pretraining.galaxy_edm`), the library's
+   for a noise predictor, or the library's
    Heun sampler (`course.pretrained.sample_galaxies`: EDM's 2nd-order sampler, 20 steps,
-   39 network evaluations; `--sampler ddim` samples its noise predictor by DDIM), each
+   39 network evaluations, stochastic churn 10; `--sampler ddim` samples its noise
+   predictor by DDIM instead), the default for every model with a denoiser, the shipped
+   v-prediction one included (from its lowest trained noise level), each
    with a class label drawn at random from the training set's labels, so that the samples
    follow p(x) = sum_c p(c) p(x | c) (`--unconditional` samples with the label dropped
    instead), and compare four morphology statistics
@@ -43,7 +45,8 @@
    (slope 1 for the posterior mean; above 1, the network leaves noise in the galaxies'
    cores that it could have told apart; the shipped model's is 1.9 at step 2), and their
    correlation.
-4. Sampling speed (EDM denoisers only). `course.pretrained.sample_galaxies`: 16 galaxies
+4. Sampling speed (models with a denoiser: EDM-trained or v-prediction, as the shipped one).
+   `course.pretrained.sample_galaxies`: 16 galaxies
    in a first call (compilation included) and 1,000 in batches. Targets: at most 40 network evaluations
    per galaxy, 16 galaxies in 10 s, 1,000 in 150 s.
 5. Shape recovery (a diagnosis, no target). Noise 1,000 held-out galaxies to one of the
@@ -53,7 +56,7 @@
    from any step; a ratio above 1 is what the last few steps of every sampling do to the
    shapes, whatever the chains bring to them.
 
-    uv run python benchmarks/astro_quality.py [--heun-steps 20] [--churn 0] [--samples 1000]
+    uv run python benchmarks/astro_quality.py [--heun-steps 20] [--churn 10] [--samples 1000]
                                               [--sampler ddim --steps 300 --eta 1 --deterministic-from STEP]
                                               [--dps-steps 100] [--unconditional]
                                               [--skip-generation] [--skip-reconstruction]
@@ -120,12 +123,12 @@ def sampling_speed(args, shipped, train) -> tuple[bool, Table]:
     for name in (f"{SPEED_IMAGES} galaxies (s)", f"{SPEED_IMAGES} galaxies, again (s)"):
         start = time.perf_counter()
         pretrained.sample_galaxies(shipped, jax.random.key(args.seed), labels[:SPEED_IMAGES],
-                                   num_steps=args.heun_steps).block_until_ready()
+                                   num_steps=args.heun_steps, churn=args.churn).block_until_ready()
         timings[name] = time.perf_counter() - start
     start = time.perf_counter()
     for i, key in enumerate(jax.random.split(jax.random.key(args.seed), NUM_IMAGES // args.batch)):
         pretrained.sample_galaxies(shipped, key, labels[i * args.batch : (i + 1) * args.batch],
-                                   num_steps=args.heun_steps).block_until_ready()
+                                   num_steps=args.heun_steps, churn=args.churn).block_until_ready()
     timings[f"{NUM_IMAGES} galaxies (s)"] = time.perf_counter() - start
     rows, all_ok = [], True
     for name, value in timings.items():
@@ -522,7 +525,8 @@ def main() -> None:
                         help="the library's Heun sampler (default for a model trained as an EDM denoiser) or the "
                              "reference DDIM sampler of the exercises (default for a noise predictor)")
     parser.add_argument("--heun-steps", type=int, default=pretrained.SAMPLER_STEPS, help="Heun steps per image")
-    parser.add_argument("--churn", type=float, default=0.0, help="the Heun sampler's stochastic churn (S_churn)")
+    parser.add_argument("--churn", type=float, default=pretrained.SAMPLER_CHURN,
+                        help="the Heun sampler's stochastic churn (S_churn; 0: deterministic)")
     parser.add_argument("--steps", type=int, default=300, help="DDIM steps per generated image")
     parser.add_argument("--eta", type=float, default=1.0, help="DDIM eta (0: deterministic, 1: ancestral)")
     parser.add_argument("--deterministic-from", type=int, default=-1, metavar="STEP",
@@ -566,7 +570,7 @@ def main() -> None:
         tables.append(reconstructed)
         targets.append(f"reconstruction target {'met' if ok else 'missed'}")
     if shipped.denoiser is None:
-        print("== Sampling speed: skipped (the Heun sampler needs a model trained as an EDM denoiser) ==")
+        print("== Sampling speed: skipped (the Heun sampler needs a denoiser: an EDM or v-prediction model) ==")
     elif not args.skip_speed:
         ok, speed = sampling_speed(args, shipped, train)
         tables.append(speed)
