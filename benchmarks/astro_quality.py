@@ -522,8 +522,8 @@ def regression_slopes(estimate, truth) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sampler", choices=["heun", "ddim"], default=None,
-                        help="the library's Heun sampler (default for a model trained as an EDM denoiser) or the "
-                             "reference DDIM sampler of the exercises (default for a noise predictor)")
+                        help="the library's Heun sampler (default for a model with a denoiser: EDM or v-prediction) "
+                             "or the reference DDIM sampler of the exercises (default for a noise predictor)")
     parser.add_argument("--heun-steps", type=int, default=pretrained.SAMPLER_STEPS, help="Heun steps per image")
     parser.add_argument("--churn", type=float, default=pretrained.SAMPLER_CHURN,
                         help="the Heun sampler's stochastic churn (S_churn; 0: deterministic)")

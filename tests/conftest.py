@@ -47,3 +47,11 @@ def built_site(tmp_path_factory):
 
     return build(tmp_path_factory.mktemp("site") / "html", quick=True)
 
+
+@pytest.fixture
+def grader_cli_with_ctrl_c() -> list[str]:
+    """The command `python -m grader.cli`, with the Ctrl-C handler a terminal gives: a
+    pytest-xdist worker can hold SIGINT ignored, and its children would inherit that."""
+    handler = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+               "from grader.cli import main; sys.exit(main())")
+    return [sys.executable, "-c", handler]

@@ -186,22 +186,17 @@ def test_a_rerun_skips_what_is_done_and_regrades_what_changed(tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_the_children_keeps_what_is_done_and_a_rerun_goes_on(tmp_path):
+def test_ctrl_c_stops_the_children_keeps_what_is_done_and_a_rerun_goes_on(tmp_path, grader_cli_with_ctrl_c):
     import os
     import signal
     import subprocess
-    import sys
     import time
 
     submissions = tmp_path / "class"
     for name in ("good", "nan", "wrong_shape"):
         shutil.copytree(BAD / name, submissions / name)
     out = tmp_path / "grades"
-    # Python ignores Ctrl-C in a program whose parent ignored it (a pytest-xdist worker does):
-    # give the grader the handler a terminal would.
-    with_ctrl_c = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-                   "from grader.cli import main; sys.exit(main())")
-    command = [sys.executable, "-c", with_ctrl_c, "grade", str(submissions), "--out", str(out),
+    command = [*grader_cli_with_ctrl_c, "grade", str(submissions), "--out", str(out),
                "--track", "diffusion", "-j", "1"]
     run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300

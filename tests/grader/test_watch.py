@@ -6,7 +6,6 @@ import queue
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -65,12 +64,8 @@ def test_only_exercise_scripts_and_notebooks_count_as_saves(student_copy):
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_watching_cleanly(student_copy):
-    # A pytest-xdist worker can hold Ctrl-C ignored, and its children inherit that: give the
-    # watcher the handler a terminal would (as tests/grader/test_grade.py does for the grader).
-    with_ctrl_c = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-                   "from grader.cli import main; sys.exit(main())")
-    command = [sys.executable, "-c", with_ctrl_c, "watch", TRACK, "--target", str(student_copy)]
+def test_ctrl_c_stops_watching_cleanly(student_copy, grader_cli_with_ctrl_c):
+    command = [*grader_cli_with_ctrl_c, "watch", TRACK, "--target", str(student_copy)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen, deadline = "", time.monotonic() + 180
     while "Ctrl-C to stop" not in seen and time.monotonic() < deadline:
